@@ -1,0 +1,48 @@
+# Every target runs inside .venv, created from requirements.lock by `make install`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: install develop lock demo test test-fast lint bench e2e clean
+
+install: $(STAMP) develop
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check "$$(grep '^uv==' requirements.lock)"
+	$(UV) pip sync --python $(BIN)/python requirements.lock
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# The packages are mapped from folders (operator/ -> sentiment_operator), so the
+# editable install is a link tree that must be refreshed when modules are added.
+develop:
+	@$(UV) pip install --quiet --python $(BIN)/python --no-deps -e . --config-settings editable_mode=strict
+
+lock:
+	$(UV) pip compile pyproject.toml --all-extras --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 -o requirements.lock
+
+demo: install
+	$(BIN)/python -m training.demo
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not integration and not e2e"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,45 @@
+"""The standard ``app.kubernetes.io/*`` labels and the operator's own annotations."""
+
+from __future__ import annotations
+
+import re
+
+from sentiment_operator.spec import GROUP
+
+APP_NAME = "sentiment-model-server"
+COMPONENT = "model-server"
+PART_OF = "sentiment-operator"
+MANAGED_BY = "sentiment-operator"
+
+VERSION_LABEL = "app.kubernetes.io/version"
+MODEL_VERSION_ANNOTATION = f"{GROUP}/model-version"
+MODEL_NAME_ANNOTATION = f"{GROUP}/model-name"
+
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def _label_value(value: str) -> str:
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        raise ValueError(f"{value!r} is not a valid Kubernetes label value")
+    return value
+
+
+def selector_labels(instance: str) -> dict[str, str]:
+    """The stable labels that select a resource's pods: never the version."""
+    return {
+        "app.kubernetes.io/name": APP_NAME,
+        "app.kubernetes.io/instance": _label_value(instance),
+    }
+
+
+def standard_labels(instance: str, version: str | None = None) -> dict[str, str]:
+    """All standard labels of a child; ``version`` is the model version it serves, if any."""
+    labels = selector_labels(instance)
+    if version is not None:
+        labels[VERSION_LABEL] = _label_value(version)
+    labels |= {
+        "app.kubernetes.io/component": COMPONENT,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+    return labels

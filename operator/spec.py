@@ -1,0 +1,549 @@
+"""The SentimentModel resource: its spec and status as pydantic models.
+
+These models are the single source of truth for the resource: the operator parses
+every spec with them, and the CRD's OpenAPI schema (``crd.build_crd``) is generated
+from them. Cross-field rules live twice on purpose: as pydantic validators for the
+operator and the ``render`` CLI, and as ``x-kubernetes-validations`` CEL rules so that
+the API server rejects the same specs at ``kubectl apply`` time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+GROUP = "mlops.sentiment-operator.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "SentimentModel"
+PLURAL = "sentimentmodels"
+SINGULAR = "sentimentmodel"
+SHORT_NAMES = ["sm", "smodel"]
+
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# The name of every child; a Service name must be an RFC 1035 label.
+DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+DURATION = r"^(0|([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?)$"
+DECIMAL = r"^[0-9]+(\.[0-9]+)?$"
+HTTP_URL = r"^https?://\S+$"
+QUANTITY = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+
+# Set by the operator on the model-server container; a user env entry may not shadow them.
+RESERVED_ENV = (
+    "MODEL_URI",
+    "MODEL_NAME",
+    "MODEL_VERSION",
+    "MLFLOW_TRACKING_URI",
+    "PORT",
+    "WORKERS",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "HOME",
+)
+
+Stage = Literal["Staging", "Production"]
+ConditionStatus = Literal["True", "False", "Unknown"]
+CONDITION_TYPES = (
+    "Ready",
+    "ModelResolved",
+    "Progressing",
+    "Degraded",
+    "MonitoringUnavailable",
+    "AutoscalingUnavailable",
+)
+
+
+def _check_quantity(value: int | str) -> int | str:
+    if isinstance(value, str) and not re.fullmatch(QUANTITY, value):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 250m, 512Mi, 2)")
+    return value
+
+
+Quantity = Annotated[
+    int | str,
+    AfterValidator(_check_quantity),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "pattern": QUANTITY,
+            "x-kubernetes-int-or-string": True,
+        }
+    ),
+]
+
+
+def _rule(rule: str, message: str) -> dict[str, Any]:
+    return {"x-kubernetes-validations": [{"rule": rule, "message": message}]}
+
+
+class _SpecModel(BaseModel):
+    """Wire names are camelCase; unknown fields and type coercion are refused, like the API."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        strict=True,
+        frozen=True,
+    )
+
+
+class ModelRef(_SpecModel):
+    """Which registered model version to serve: a stage or an alias of a registered model."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rule(
+            "has(self.stage) != has(self.alias)", "exactly one of stage and alias must be set"
+        )
+    )
+
+    name: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[^/]+$",
+        description="Name of the registered model in the MLflow Model Registry.",
+    )
+    stage: Stage | None = Field(
+        default=None,
+        description="Registry stage whose latest version is served. "
+        "Exactly one of stage and alias.",
+    )
+    alias: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Registered-model alias (e.g. champion) whose version is served. "
+        "Exactly one of stage and alias.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_selector(self) -> Self:
+        if (self.stage is None) == (self.alias is None):
+            raise ValueError("exactly one of stage and alias must be set")
+        return self
+
+
+class RegistrySpec(_SpecModel):
+    """Where the MLflow Model Registry is and how to authenticate to it."""
+
+    tracking_uri: str = Field(
+        pattern=HTTP_URL,
+        max_length=2048,
+        description="MLflow tracking server URL, reachable from the operator and the pods.",
+    )
+    credentials_secret: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
+        description="Name of a Secret in the resource's namespace holding MLflow credentials "
+        "(MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN). "
+        "Passed to the pods as environment variables and read by the operator.",
+    )
+    poll_interval_seconds: int = Field(
+        default=30,
+        ge=5,
+        le=3600,
+        description="How often the operator asks the registry which version the stage or "
+        "alias points to.",
+    )
+
+
+class ResourcesSpec(_SpecModel):
+    """Compute resources of the model-server container (a core/v1 ResourceRequirements)."""
+
+    requests: dict[str, Quantity] = Field(
+        default_factory=dict,
+        description="Minimum resources the scheduler reserves, e.g. cpu: 250m, memory: 512Mi.",
+    )
+    limits: dict[str, Quantity] = Field(
+        default_factory=dict, description="Maximum resources the container may use."
+    )
+
+
+def _default_resources() -> ResourcesSpec:
+    return ResourcesSpec(requests={"cpu": "250m", "memory": "512Mi"}, limits={"memory": "1Gi"})
+
+
+class EnvVar(_SpecModel):
+    """A plain environment variable for the model-server container."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Variable name; must not be one the operator sets itself.",
+    )
+    value: str = Field(default="", max_length=4096, description="Variable value.")
+
+
+_RESERVED_ENV_CEL = ", ".join(f"'{name}'" for name in RESERVED_ENV)
+
+
+class ServerSpec(_SpecModel):
+    """The model-server pods."""
+
+    image: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="Model-server container image. Defaults to the operator's default image.",
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        default="IfNotPresent", description="When the kubelet pulls the image."
+    )
+    replicas: int = Field(
+        default=1,
+        ge=0,
+        le=100,
+        description="Number of pods. Ignored while autoscaling is enabled (KEDA owns replicas).",
+    )
+    workers: int = Field(
+        default=2, ge=1, le=32, description="gunicorn worker processes per pod (env WORKERS)."
+    )
+    port: int = Field(
+        default=8080,
+        ge=1024,
+        le=65535,
+        description="Container port named http. At least 1024: the container runs as non-root "
+        "without capabilities.",
+    )
+    resources: ResourcesSpec = Field(
+        default_factory=_default_resources,
+        description="Compute resources of the container. Replaces the defaults as a whole "
+        "when given.",
+    )
+    env: list[EnvVar] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Extra environment variables for the container. MODEL_URI and the other "
+        "variables set by the operator cannot be overridden.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+            **_rule(
+                f"self.all(e, !(e.name in [{_RESERVED_ENV_CEL}]))",
+                "env must not set a variable the operator sets: " + ", ".join(RESERVED_ENV),
+            ),
+        },
+    )
+
+    @model_validator(mode="after")
+    def _env_names_free(self) -> Self:
+        names = [variable.name for variable in self.env]
+        reserved = sorted(set(names) & set(RESERVED_ENV))
+        if reserved:
+            raise ValueError(
+                f"env must not set a variable the operator sets: {', '.join(reserved)}"
+            )
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"env names must be unique: {', '.join(duplicates)}")
+        return self
+
+
+class ServiceSpec(_SpecModel):
+    """The Service in front of the model-server pods."""
+
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
+        default="ClusterIP", description="Service type."
+    )
+    port: int = Field(default=80, ge=1, le=65535, description="Service port (named http).")
+
+
+class RolloutSpec(_SpecModel):
+    """How a new model version rolls out."""
+
+    progress_deadline_seconds: int = Field(
+        default=300,
+        ge=30,
+        le=3600,
+        description="Seconds a rollout may make no progress before it is reported as failed.",
+    )
+
+
+class PrometheusTrigger(_SpecModel):
+    """Reactive KEDA trigger on the request rate measured by Prometheus."""
+
+    server_address: str = Field(
+        default="http://prometheus-operated.monitoring.svc:9090",
+        pattern=HTTP_URL,
+        max_length=2048,
+        description="Prometheus server URL queried by KEDA.",
+    )
+    query: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="PromQL query; defaults to the request rate of this model's pods.",
+    )
+    threshold: str = Field(
+        default="10", pattern=DECIMAL, description="Target value of the query per replica."
+    )
+    activation_threshold: str = Field(
+        default="1", pattern=DECIMAL, description="Value above which scaling from zero starts."
+    )
+
+
+class SecretKeyRef(_SpecModel):
+    """A key of a Secret in the resource's namespace."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Secret name.")
+    key: str = Field(
+        max_length=253, pattern=r"^[-._a-zA-Z0-9]+$", description="Key within the Secret."
+    )
+
+
+class PredictKubeTrigger(_SpecModel):
+    """Predictive KEDA trigger (PredictKube) forecasting the request rate."""
+
+    enabled: bool = Field(default=False, description="Add the PredictKube trigger.")
+    api_key_secret: SecretKeyRef = Field(
+        default_factory=lambda: SecretKeyRef(name="predictkube-api-key", key="apiKey"),
+        description="Secret key holding the PredictKube API key.",
+    )
+    predict_horizon: str = Field(
+        default="2h", pattern=DURATION, description="How far ahead to forecast."
+    )
+    history_time_window: str = Field(
+        default="7d", pattern=DURATION, description="How much history the forecast uses."
+    )
+    query_step: str = Field(
+        default="2m", pattern=DURATION, description="Resolution of the history query."
+    )
+    threshold: str = Field(
+        default="10", pattern=DECIMAL, description="Target forecast value per replica."
+    )
+    activation_threshold: str = Field(
+        default="1", pattern=DECIMAL, description="Forecast value above which scaling starts."
+    )
+    query: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="PromQL query to forecast; defaults to the request rate of this model's pods.",
+    )
+
+
+class AutoscalingSpec(_SpecModel):
+    """KEDA autoscaling of the model-server Deployment."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rule(
+            "self.minReplicas <= self.maxReplicas",
+            "minReplicas must be less than or equal to maxReplicas",
+        )
+    )
+
+    enabled: bool = Field(
+        default=False, description="Scale with a KEDA ScaledObject instead of server.replicas."
+    )
+    min_replicas: int = Field(default=1, ge=0, le=100, description="Fewest replicas.")
+    max_replicas: int = Field(default=5, ge=1, le=100, description="Most replicas.")
+    polling_interval: int = Field(
+        default=15, ge=1, le=3600, description="Seconds between KEDA trigger checks."
+    )
+    cooldown_period: int = Field(
+        default=300,
+        ge=0,
+        le=86400,
+        description="Seconds after the last active trigger before scaling to minReplicas.",
+    )
+    prometheus: PrometheusTrigger = Field(
+        default_factory=PrometheusTrigger, description="Reactive Prometheus trigger."
+    )
+    predictkube: PredictKubeTrigger = Field(
+        default_factory=PredictKubeTrigger, description="Predictive PredictKube trigger."
+    )
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> Self:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"minReplicas ({self.min_replicas}) must be less than or equal to "
+                f"maxReplicas ({self.max_replicas})"
+            )
+        return self
+
+
+class MonitoringSpec(_SpecModel):
+    """Prometheus Operator scraping and the Grafana dashboard."""
+
+    enabled: bool = Field(default=False, description="Create a ServiceMonitor for the pods.")
+    interval: str = Field(default="30s", pattern=DURATION, description="Scrape interval.")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Extra ServiceMonitor labels, e.g. release: kube-prometheus-stack.",
+    )
+    dashboard: bool = Field(default=False, description="Create a Grafana dashboard ConfigMap.")
+
+
+class IstioSpec(_SpecModel):
+    """Istio service-mesh integration."""
+
+    enabled: bool = Field(default=False, description="Inject the Istio sidecar into the pods.")
+
+
+class SentimentModelSpec(_SpecModel):
+    """Serve a registered MLflow model version, chosen by stage or alias, on Kubernetes."""
+
+    model: ModelRef = Field(description="The registered model and the stage or alias to serve.")
+    registry: RegistrySpec = Field(description="The MLflow Model Registry to resolve it in.")
+    server: ServerSpec = Field(default_factory=ServerSpec, description="The model-server pods.")
+    service: ServiceSpec = Field(
+        default_factory=ServiceSpec, description="The Service in front of the pods."
+    )
+    rollout: RolloutSpec = Field(
+        default_factory=RolloutSpec, description="How a new model version rolls out."
+    )
+    autoscaling: AutoscalingSpec = Field(
+        default_factory=AutoscalingSpec, description="KEDA autoscaling."
+    )
+    monitoring: MonitoringSpec = Field(
+        default_factory=MonitoringSpec, description="Prometheus Operator monitoring."
+    )
+    istio: IstioSpec = Field(default_factory=IstioSpec, description="Istio integration.")
+
+
+class _StatusModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Condition(_StatusModel):
+    """One aspect of the resource's state, in the Kubernetes condition convention."""
+
+    type: str = Field(
+        max_length=316,
+        pattern=r"^[A-Za-z][A-Za-z0-9]*$",
+        description="Ready, ModelResolved, Progressing, Degraded, MonitoringUnavailable or "
+        "AutoscalingUnavailable.",
+    )
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="Machine-readable CamelCase cause of the last transition.",
+    )
+    message: str = Field(default="", max_length=32768, description="Human-readable details.")
+    last_transition_time: datetime = Field(description="When status last changed.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The .metadata.generation the condition was set for."
+    )
+
+
+class SentimentModelStatus(_StatusModel):
+    """What the operator observed and did."""
+
+    resolved_version: str | None = Field(
+        default=None, description="Model version the stage or alias resolved to."
+    )
+    model_uri: str | None = Field(
+        default=None, description="The pinned models:/NAME/VERSION URI the pods load."
+    )
+    last_ready_version: str | None = Field(
+        default=None, description="Latest model version that was fully rolled out and ready."
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The .metadata.generation last acted on."
+    )
+    ready_replicas: int | None = Field(default=None, ge=0, description="Ready model-server pods.")
+    url: str | None = Field(default=None, description="In-cluster URL of the Service.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Current conditions of the resource.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+
+
+def set_condition(
+    conditions: Sequence[Mapping[str, Any] | Condition],
+    type: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    now: datetime,
+    observed_generation: int | None = None,
+) -> list[dict[str, Any]]:
+    """Return ``conditions`` (wire form, ready to patch) with the ``type`` condition set.
+
+    ``lastTransitionTime`` stays as it was unless ``status`` changes; the order of the
+    other conditions is kept and a new type is appended.
+    """
+    current = [
+        item if isinstance(item, Condition) else Condition.model_validate(item)
+        for item in conditions
+    ]
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    previous = next((item for item in current if item.type == type), None)
+    if previous is not None and previous.status == status:
+        since = previous.last_transition_time
+    else:
+        since = now.astimezone(UTC).replace(microsecond=0)
+    updated = Condition(
+        type=type,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=observed_generation,
+    )
+    merged = [updated if item.type == type else item for item in current]
+    if previous is None:
+        merged.append(updated)
+    return [item.model_dump(by_alias=True, exclude_none=True, mode="json") for item in merged]
+
+
+class SpecError(ValueError):
+    """A SentimentModel spec that does not validate; ``problems`` lists each one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+        super().__init__(f"invalid {KIND} spec ({count}): " + "; ".join(problems) + ".")
+
+
+def _plain(value: Any) -> Any:
+    """Deep-copy mapping/list views (kopf's bodies) into the dicts and lists pydantic expects."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    where = ".".join(["spec", *(str(part) for part in error["loc"])])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    given = error.get("input")
+    if error["type"] == "missing" or not isinstance(given, str | int | float | bool):
+        return f"{where}: {message}"
+    return f"{where}: {message} (got {given!r})"
+
+
+def parse_spec(raw: Mapping[str, Any]) -> SentimentModelSpec:
+    """Validate a wire-format (camelCase) spec; raise ``SpecError`` listing every problem."""
+    try:
+        return SentimentModelSpec.model_validate(_plain(raw))
+    except ValidationError as error:
+        raise SpecError([_describe(detail) for detail in error.errors()]) from None

@@ -1,0 +1,177 @@
+"""The command line: ``crd`` and ``render`` offline, ``run`` handed to the runner."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sentiment_operator
+import yaml
+from sentiment_operator.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "sentimentmodel-minimal.yaml"
+UID = "0b8c5a5e-7d7e-4a57-9c3c-6f2d0d2f1a10"
+
+
+def invoke(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def fake_module(monkeypatch: pytest.MonkeyPatch, name: str, **functions: Any) -> None:
+    """Stand in for a lazily imported sibling module written elsewhere."""
+    module = types.ModuleType(f"sentiment_operator.{name}")
+    for attribute, function in functions.items():
+        setattr(module, attribute, function)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(sentiment_operator, name, module, raising=False)
+
+
+def write_resource(tmp_path: Path, **metadata: str) -> Path:
+    obj = yaml.safe_load(EXAMPLE.read_text())
+    obj["metadata"].update(metadata)
+    path = tmp_path / "resource.yaml"
+    path.write_text(yaml.safe_dump(obj))
+    return path
+
+
+def test_crd_prints_the_committed_file() -> None:
+    code, out, _ = invoke("crd")
+    assert code == 0
+    assert out == (ROOT / "crds" / "sentimentmodel.yaml").read_text()
+
+
+def test_module_entry_point_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sentiment_operator", "crd"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,  # the repository root holds the operator/ folder: it must not shadow anything
+    )
+    assert result.stdout == (ROOT / "crds" / "sentimentmodel.yaml").read_text()
+
+
+def test_render_with_a_version_prints_every_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreachable(*args: Any, **kwargs: Any) -> str:
+        raise AssertionError("the registry must not be contacted when --version is given")
+
+    fake_module(monkeypatch, "registry", resolve_version=unreachable)
+    code, out, err = invoke("render", "-f", str(EXAMPLE), "--version", "5")
+
+    assert code == 0
+    docs = list(yaml.safe_load_all(out))
+    assert out.startswith("---\n")
+    assert [doc["kind"] for doc in docs] == ["Deployment", "Service"]
+    deployment = docs[0]
+    env = {
+        e["name"]: e["value"]
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["MODEL_URI"] == "models:/imdb-sentiment/5"
+    for doc in docs:
+        assert doc["metadata"]["namespace"] == "default"
+        assert "ownerReferences" not in doc["metadata"]
+    assert "ownerReferences omitted" in err
+
+
+def test_render_keeps_owner_references_when_the_uid_is_known(tmp_path: Path) -> None:
+    path = write_resource(tmp_path, uid=UID, namespace="reviews")
+    code, out, err = invoke("render", "-f", str(path), "--version", "5")
+    assert code == 0
+    assert err == ""
+    for doc in yaml.safe_load_all(out):
+        assert doc["metadata"]["namespace"] == "reviews"
+        assert doc["metadata"]["ownerReferences"][0]["uid"] == UID
+
+
+def test_render_reads_stdin_and_defaults_the_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = EXAMPLE.read_text().replace("  namespace: default\n", "")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+    code, out, _ = invoke("render", "-f", "-", "--version", "1", "-n", "reviews")
+    assert code == 0
+    assert {doc["metadata"]["namespace"] for doc in yaml.safe_load_all(out)} == {"reviews"}
+
+
+def test_render_without_a_version_resolves_it_in_the_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[Any, ...]] = []
+
+    def resolve_version(
+        tracking_uri: str, model_name: str, *, stage: str | None, alias: str | None
+    ) -> str:
+        calls.append((tracking_uri, model_name, stage, alias))
+        return "8"
+
+    fake_module(monkeypatch, "registry", resolve_version=resolve_version)
+    code, out, _ = invoke("render", "-f", str(EXAMPLE), "--tracking-uri", "http://127.0.0.1:5000")
+
+    assert code == 0
+    assert calls == [("http://127.0.0.1:5000", "imdb-sentiment", "Production", None)]
+    deployment = next(yaml.safe_load_all(out))
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == "8"
+
+
+def test_render_uses_the_spec_tracking_uri_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    def resolve_version(tracking_uri: str, model_name: str, **selector: str | None) -> str:
+        seen.append(tracking_uri)
+        return "1"
+
+    fake_module(monkeypatch, "registry", resolve_version=resolve_version)
+    assert invoke("render", "-f", str(EXAMPLE))[0] == 0
+    assert seen == ["http://mlflow.mlflow.svc:5000"]
+
+
+def test_render_reports_an_invalid_spec(tmp_path: Path) -> None:
+    obj = yaml.safe_load(EXAMPLE.read_text())
+    obj["spec"]["model"]["alias"] = "champion"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(obj))
+
+    code, out, err = invoke("render", "-f", str(path), "--version", "1")
+
+    assert code == 1
+    assert out == ""
+    assert "exactly one of stage and alias must be set" in err
+
+
+def test_render_needs_a_sentiment_model(tmp_path: Path) -> None:
+    path = tmp_path / "other.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    code, _, err = invoke("render", "-f", str(path), "--version", "1")
+    assert code == 1
+    assert "holds no SentimentModel" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["run", "--all-namespaces"], {"namespaces": [], "clusterwide": True}),
+        (["run", "-n", "a", "-n", "b"], {"namespaces": ["a", "b"], "clusterwide": False}),
+    ],
+)
+def test_run_hands_the_scope_to_the_runner(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], expected: dict[str, Any]
+) -> None:
+    calls: list[dict[str, Any]] = []
+    fake_module(monkeypatch, "runner", run=lambda **kwargs: calls.append(kwargs))
+
+    assert invoke(*argv)[0] == 0
+    assert calls == [expected | {"liveness_endpoint": None}]
+
+
+def test_run_needs_a_scope(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        invoke("run")
+    assert exit_info.value.code == 2
+    assert "--all-namespaces" in capsys.readouterr().err

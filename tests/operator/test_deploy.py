@@ -1,0 +1,157 @@
+"""Install manifests (``kubectl apply -k deploy/``) and the operator image."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from sentiment_operator.render import Owner, render_children
+from sentiment_operator.settings import OperatorSettings
+from sentiment_operator.spec import API_VERSION, GROUP, KIND, PLURAL, parse_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+NAMESPACE = "sentiment-operator"
+# Children of later issues: the ClusterRole must already allow them.
+PLANNED_CHILDREN = [
+    ("monitoring.coreos.com", "servicemonitors"),
+    ("keda.sh", "scaledobjects"),
+    ("keda.sh", "triggerauthentications"),
+    ("", "configmaps"),
+]
+CHILD_VERBS = {"get", "list", "watch", "create", "patch", "delete"}
+
+
+def kustomize(directory: Path) -> list[dict[str, Any]]:
+    """The objects a kustomization lists, following included kustomization directories."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    objects: list[dict[str, Any]] = []
+    for entry in kustomization["resources"]:
+        path = (directory / entry).resolve()
+        if path.is_dir():
+            objects.extend(kustomize(path))
+        else:
+            # kustomize refuses files outside the kustomization's own directory.
+            assert path.is_relative_to(directory.resolve()), entry
+            objects.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc)
+    return objects
+
+
+OBJECTS = kustomize(DEPLOY)
+
+
+def only(kind: str) -> dict[str, Any]:
+    (found,) = [obj for obj in OBJECTS if obj["kind"] == kind]
+    return found
+
+
+def allowed(rules: list[dict[str, Any]], group: str, resource: str) -> set[str]:
+    verbs: set[str] = set()
+    for rule in rules:
+        if group in rule["apiGroups"] and resource in rule["resources"]:
+            verbs |= set(rule["verbs"])
+    return verbs
+
+
+def test_kustomization_installs_everything_once() -> None:
+    kinds = sorted(obj["kind"] for obj in OBJECTS)
+    assert kinds == sorted(
+        [
+            "Namespace",
+            "CustomResourceDefinition",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Deployment",
+        ]
+    )
+    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    assert kustomization["namespace"] == NAMESPACE
+    assert only("Namespace")["metadata"]["name"] == NAMESPACE
+
+
+@pytest.mark.parametrize("obj", OBJECTS, ids=lambda obj: f"{obj['kind']}")
+def test_install_manifest_validates(obj: dict[str, Any]) -> None:
+    kubernetes_validate.validate(obj, "1.31", strict=True)
+
+
+def test_binding_grants_the_role_to_the_operator_account() -> None:
+    binding = only("ClusterRoleBinding")
+    account = only("ServiceAccount")
+    assert binding["roleRef"]["name"] == only("ClusterRole")["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NAMESPACE}
+    ]
+    deployment = only("Deployment")
+    assert (
+        deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    )
+
+
+def test_role_covers_every_child_the_renderers_make() -> None:
+    rules = only("ClusterRole")["rules"]
+    spec = parse_spec(
+        {"model": {"name": "m", "stage": "Production"}, "registry": {"trackingUri": "http://m"}}
+    )
+    owner = Owner(API_VERSION, KIND, "m", "ns", "uid")
+    children = [
+        (child["apiVersion"].rpartition("/")[0], child["kind"].lower() + "s")
+        for child in render_children(owner, spec, "1", OperatorSettings())
+    ]
+    for group, resource in children + PLANNED_CHILDREN:
+        assert allowed(rules, group, resource) >= CHILD_VERBS, (group, resource)
+
+
+def test_role_is_least_privilege() -> None:
+    rules = only("ClusterRole")["rules"]
+    for rule in rules:
+        assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
+    assert allowed(rules, GROUP, PLURAL) == {"get", "list", "watch", "patch"}
+    assert allowed(rules, GROUP, f"{PLURAL}/status") == {"get", "patch"}
+    assert allowed(rules, "", "secrets") == {"get"}
+    assert allowed(rules, "", "events") == {"create", "patch"}
+    assert allowed(rules, "apiextensions.k8s.io", "customresourcedefinitions") == {
+        "get",
+        "list",
+        "watch",
+    }
+    assert not any("kopf.dev" in rule["apiGroups"] for rule in rules)
+
+
+def test_operator_deployment_is_hardened_and_runs_standalone() -> None:
+    deployment = only("Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"][:2] == ["run", "--all-namespaces"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    context = container["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert container["resources"]["requests"]
+
+
+DOCKERFILE = ROOT / "Dockerfile.operator"
+
+
+def test_dockerfile_installs_from_the_lock_and_runs_as_non_root() -> None:
+    text = DOCKERFILE.read_text()
+    assert '-c requirements.lock ".[operator]"' in text
+    assert "\nUSER 10001\n" in text
+    assert 'ENTRYPOINT ["python", "-m", "sentiment_operator"]' in text
+    assert 'CMD ["run", "--all-namespaces"]' in text
+
+
+def test_dockerfile_is_hadolint_clean() -> None:
+    hadolint = shutil.which("hadolint") or str(ROOT / ".venv" / "bin" / "hadolint")
+    if not Path(hadolint).exists():
+        pytest.skip("hadolint is not installed")
+    result = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,82 @@
+"""DVC stage ``train``: fit the Pipeline and save it in MLflow's model format.
+
+Outputs ``models/sentiment/`` (MLmodel, the skops-serialised Pipeline, its
+signature and an input example). Nothing talks to the tracking server here:
+``register`` is the one stage that does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import mlflow.sklearn
+import pandas as pd
+from mlflow.models import infer_signature
+from sklearn.pipeline import Pipeline
+
+from training.errors import UserError, run_command
+from training.model import LABEL_COLUMN, TEXT_COLUMN, ModelParams, train_pipeline
+from training.params import DEFAULT_PARAMS_PATH, load_params
+
+log = logging.getLogger(__name__)
+EXAMPLE_ROWS = 3
+EXAMPLE_CHARS = 300
+
+
+def read_split(path: Path) -> pd.DataFrame:
+    """A split written by ``ingest``."""
+    if not path.is_file():
+        raise UserError(f"{path} is missing: run the ingest stage first (dvc repro)")
+    return pd.read_parquet(path)
+
+
+def input_example(frame: pd.DataFrame) -> pd.DataFrame:
+    """A few shortened reviews: the shape a client sends."""
+    head = frame[TEXT_COLUMN].head(EXAMPLE_ROWS).str.slice(0, EXAMPLE_CHARS)
+    return pd.DataFrame({TEXT_COLUMN: head.to_list()})
+
+
+def save_pipeline(pipeline: Pipeline, example: pd.DataFrame, out: Path) -> None:
+    """Save ``pipeline`` as an MLflow sklearn model with signature and input example."""
+    signature = infer_signature(example, pipeline.predict(example))
+    if out.exists():
+        shutil.rmtree(out)
+    mlflow.sklearn.save_model(
+        pipeline,
+        str(out),
+        signature=signature,
+        input_example=example,
+        pyfunc_predict_fn="predict",
+    )
+
+
+def train(train_path: Path, params: ModelParams, out: Path) -> Pipeline:
+    """Run the stage."""
+    frame = read_split(train_path)
+    started = time.perf_counter()
+    pipeline = train_pipeline(frame[TEXT_COLUMN], frame[LABEL_COLUMN], params)
+    log.info("trained on %d reviews in %.1fs", len(frame), time.perf_counter() - started)
+    save_pipeline(pipeline, input_example(frame), out)
+    return pipeline
+
+
+def _main(argv: list[str] | None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__)
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS_PATH)
+    parser.add_argument("--data", type=Path, default=Path("data/train.parquet"))
+    parser.add_argument("--out", type=Path, default=Path("models/sentiment"))
+    args = parser.parse_args(argv)
+    train(args.data, load_params(args.params).train, args.out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point."""
+    return run_command(_main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
