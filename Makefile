@@ -28,7 +28,7 @@ lock:
 		--python-platform x86_64-manylinux_2_28 -o requirements.lock
 
 demo: install
-	$(BIN)/python -m training.demo
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m training.demo
 
 test: install
 	$(BIN)/python -m pytest
@@ -40,6 +40,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile.server Dockerfile.operator
+	$(BIN)/actionlint .github/workflows/*.yaml
 
 bench: install
 	$(BIN)/python -m bench

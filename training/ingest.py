@@ -12,6 +12,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -54,7 +55,7 @@ def split(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFram
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
-def ingest(params: IngestParams, out_dir: Path) -> dict[str, object]:
+def ingest(params: IngestParams, out_dir: Path) -> dict[str, Any]:
     """Run the stage; returns the summary written to ``ingest.json``."""
     source = effective_source(params)
     raw, local_path = load_source(source, out_dir / "raw", params.download_timeout_seconds)
@@ -63,7 +64,7 @@ def ingest(params: IngestParams, out_dir: Path) -> dict[str, object]:
     out_dir.mkdir(parents=True, exist_ok=True)
     train.to_parquet(out_dir / "train.parquet", index=False)
     test.to_parquet(out_dir / "test.parquet", index=False)
-    summary: dict[str, object] = {
+    summary: dict[str, Any] = {
         "source": source,
         "source_sha256": file_sha256(local_path),
         "rows_read": len(raw),

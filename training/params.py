@@ -79,7 +79,7 @@ def _build(kind: type[T], values: dict[str, Any], section: str) -> T:
         raise UserError(f"params.yaml: unknown keys in {section}: {', '.join(unknown)}")
     try:
         return kind(**values)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise UserError(f"params.yaml: {section}: {error}") from error
 
 

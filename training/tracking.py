@@ -92,6 +92,9 @@ def apply_tracking(target: TrackingTarget, env: MutableMapping[str, str] | None 
     import mlflow
 
     env = os.environ if env is None else env
+    # MLflow's defaults retry an unreachable server for minutes; a command line should not.
+    env.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    env.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     if target.backend is Backend.DAGSHUB:
         assert target.dagshub_repo is not None
         assert target.token is not None

@@ -39,12 +39,22 @@ def mlflow_server(root: Path, *, port: int | None = None) -> Iterator[MlflowServ
     url = f"http://127.0.0.1:{port}"
     log_path = root / "mlflow-server.log"
     command = [
-        mlflow_executable(), "server",
-        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination", str(root / "artifacts"),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        mlflow_executable(),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
     ]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": url}
+    # The server's job runner (huey workers for GenAI jobs) is not needed and costs
+    # about eight processes per server.
+    env = {**os.environ, "MLFLOW_TRACKING_URI": url, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     with running(command, log_path=log_path, env=env, cwd=root) as process:
         wait_http(f"{url}/health", timeout=120, process=process)
         yield MlflowServer(url=url, root=root, log_path=log_path)

@@ -22,8 +22,13 @@ def free_port() -> int:
         return port
 
 
-def wait_http(url: str, *, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None,
-              expect_status: int | None = 200) -> None:
+def wait_http(
+    url: str,
+    *,
+    timeout: float = 60.0,
+    process: subprocess.Popen[bytes] | None = None,
+    expect_status: int | None = 200,
+) -> None:
     """Poll ``url`` until it answers (with ``expect_status`` when given)."""
     deadline = time.monotonic() + timeout
     last_error = "no answer"
@@ -56,12 +61,21 @@ def stop_process(process: subprocess.Popen[bytes], *, grace: float = 15.0) -> No
 
 
 @contextlib.contextmanager
-def running(command: Sequence[str], *, log_path: Path, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def running(
+    command: Sequence[str],
+    *,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``command`` in its own process group, logging to ``log_path``; stop it on exit."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            list(command), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+            list(command),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
             start_new_session=True,
         )
         try:

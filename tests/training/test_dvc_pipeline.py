@@ -1,0 +1,121 @@
+"""The real ``dvc repro`` in a fresh clone against a real MLflow server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow.pyfunc
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+MODEL = "dvc-pipeline-test"
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def fresh_clone(repo_root: Path, target: Path) -> Path:
+    """What a clone of this working tree would hold: tracked and unignored files."""
+    files = git(repo_root, "ls-files", "--cached", "--others", "--exclude-standard").split("\n")
+    for name in filter(None, files):
+        if name == "dvc.lock":  # a local run's record, not part of a clone
+            continue
+        source = repo_root / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    git(target, "init", "-q")
+    git(target, "add", "-A")
+    git(target, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone")
+    return target
+
+
+def set_params(clone: Path, **sections: dict[str, object]) -> None:
+    path = clone / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    path.write_text(yaml.safe_dump(params))
+
+
+def dvc_repro(clone: Path, tracking_uri: str) -> str:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "DVC_NO_ANALYTICS": "1",
+    }
+    env.pop("SENTIMENT_DATA_SOURCE", None)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), "repro"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def ran(output: str) -> list[str]:
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+
+
+def test_repro_trains_registers_and_reruns_only_what_changed(
+    repo_root, imdb_csv, shared_mlflow, tmp_path
+):
+    clone = fresh_clone(repo_root, tmp_path / "clone")
+    set_params(
+        clone,
+        ingest={"source": str(imdb_csv), "max_rows": 2000},
+        train={"ngram_max": 2, "hash_bits": 18, "min_df": 2},
+        register={"model_name": MODEL, "stage": "Production", "alias": "champion"},
+    )
+    git(clone, "commit", "-qam", "small sample")
+
+    assert ran(dvc_repro(clone, shared_mlflow.url)) == ["ingest", "train", "evaluate", "register"]
+    metrics = json.loads((clone / "reports/metrics.json").read_text())
+    assert set(metrics) >= {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert metrics["accuracy"] > 0.75
+    assert (clone / "reports/plots/confusion.csv").is_file()
+    assert (clone / "reports/plots/roc.csv").is_file()
+    assert json.loads((clone / "reports/registration.json").read_text())["version"] == "1"
+
+    assert ran(dvc_repro(clone, shared_mlflow.url)) == []
+
+    set_params(clone, train={"classifier_c": 5.0})
+    assert ran(dvc_repro(clone, shared_mlflow.url)) == ["train", "evaluate", "register"]
+    assert json.loads((clone / "reports/registration.json").read_text())["version"] == "2"
+
+    mlflow.set_tracking_uri(shared_mlflow.url)
+    served = mlflow.pyfunc.load_model(f"models:/{MODEL}/Production")
+    reviews = pd.DataFrame(
+        {
+            "review": [
+                "A wonderful film, I loved it.",
+                "Dull and awful.",
+                "Brilliant acting, a joy to watch.",
+            ]
+        }
+    )
+    predictions = list(served.predict(reviews))
+    assert predictions == ["positive", "negative", "positive"]
+    client = mlflow.MlflowClient(shared_mlflow.url)
+    assert client.get_model_version_by_alias(MODEL, "champion").version == "2"
+    run = client.get_run(str(client.get_model_version(MODEL, "2").run_id))
+    assert run.data.metrics["accuracy"] == pytest.approx(
+        json.loads((clone / "reports/metrics.json").read_text())["accuracy"]
+    )
+    assert run.data.params["train.classifier_c"] == "5.0"
