@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sentiment_operator.render import istio
 from sentiment_operator.render.labels import selector_labels, standard_labels
 from sentiment_operator.render.owner import Owner, child_metadata
 from sentiment_operator.settings import OperatorSettings
@@ -34,7 +35,8 @@ def render_service(
                     "port": spec.service.port,
                     "targetPort": "http",
                     "protocol": "TCP",
-                }
+                },
+                *istio.service_ports(spec),
             ],
         },
     }

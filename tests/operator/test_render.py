@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import kubernetes_validate
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,7 +30,8 @@ from sentiment_operator.spec import (
     parse_spec,
 )
 
-KUBERNETES_VERSION = "1.31"
+from tests.operator.child_schemas import validate_child
+
 OWNER = Owner(API_VERSION, KIND, "imdb", "reviews", "0b8c5a5e-7d7e-4a57-9c3c-6f2d0d2f1a10")
 SETTINGS = OperatorSettings()
 MINIMAL: dict[str, Any] = {
@@ -81,7 +81,8 @@ def test_children_are_a_deployment_then_a_service() -> None:
                     "resources": {"requests": {"cpu": 1, "nvidia.com/gpu": 1}},
                 },
                 service={"type": "LoadBalancer", "port": 8000},
-                autoscaling={"enabled": True},
+                autoscaling={"enabled": True, "predictkube": {"enabled": True}},
+                monitoring={"enabled": True, "dashboard": True},
                 istio={"enabled": True},
             ),
             id="everything-set",
@@ -90,7 +91,7 @@ def test_children_are_a_deployment_then_a_service() -> None:
 )
 def test_every_child_validates_against_the_kubernetes_schema(spec: SentimentModelSpec) -> None:
     for child in render_children(OWNER, spec, "12", SETTINGS):
-        kubernetes_validate.validate(child, KUBERNETES_VERSION, strict=True)
+        validate_child(child)
 
 
 def test_children_are_named_owned_and_labelled_after_the_resource() -> None:
@@ -358,5 +359,5 @@ def test_any_valid_spec_renders_valid_objects(
     )
     owner = Owner(API_VERSION, KIND, name, namespace, OWNER.uid)
     for child in render_children(owner, spec, version, SETTINGS):
-        kubernetes_validate.validate(child, KUBERNETES_VERSION, strict=True)
+        validate_child(child)
         assert child["metadata"]["name"] == name
