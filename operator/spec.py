@@ -278,7 +278,7 @@ class RolloutSpec(_SpecModel):
 
 
 class PrometheusTrigger(_SpecModel):
-    """Reactive KEDA trigger on the request rate measured by Prometheus."""
+    """Reactive KEDA trigger on the prediction rate measured by Prometheus."""
 
     server_address: str = Field(
         default="http://prometheus-operated.monitoring.svc:9090",
@@ -290,7 +290,7 @@ class PrometheusTrigger(_SpecModel):
         default=None,
         min_length=1,
         max_length=4096,
-        description="PromQL query; defaults to the request rate of this model's pods.",
+        description="PromQL query; defaults to this model's predictions per second.",
     )
     threshold: str = Field(
         default="10", pattern=DECIMAL, description="Target value of the query per replica."
@@ -310,7 +310,7 @@ class SecretKeyRef(_SpecModel):
 
 
 class PredictKubeTrigger(_SpecModel):
-    """Predictive KEDA trigger (PredictKube) forecasting the request rate."""
+    """Predictive KEDA trigger (PredictKube) forecasting the prediction rate."""
 
     enabled: bool = Field(default=False, description="Add the PredictKube trigger.")
     api_key_secret: SecretKeyRef = Field(
@@ -336,7 +336,7 @@ class PredictKubeTrigger(_SpecModel):
         default=None,
         min_length=1,
         max_length=4096,
-        description="PromQL query to forecast; defaults to the request rate of this model's pods.",
+        description="PromQL query to forecast; defaults to this model's predictions per second.",
     )
 
 
