@@ -81,15 +81,23 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+class ResolveError(Exception):
+    """The registry could not turn the stage or alias into a version."""
+
+
 def _resolve(spec: SentimentModelSpec, tracking_uri: str | None) -> str:
     from sentiment_operator import registry  # MLflow loads only when it is needed
 
-    return registry.resolve_version(
-        tracking_uri or spec.registry.tracking_uri,
-        spec.model.name,
-        stage=spec.model.stage,
-        alias=spec.model.alias,
-    )
+    registry.configure_http_defaults()
+    try:
+        return registry.resolve_version(
+            tracking_uri or spec.registry.tracking_uri,
+            spec.model.name,
+            stage=spec.model.stage,
+            alias=spec.model.alias,
+        )
+    except registry.RegistryError as error:
+        raise ResolveError(str(error)) from error
 
 
 def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -108,7 +116,11 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except SpecError as error:
             err.write(f"error: {KIND} {name}: {error}\n")
             return 1
-        version = args.model_version or _resolve(spec, args.tracking_uri)
+        try:
+            version = args.model_version or _resolve(spec, args.tracking_uri)
+        except ResolveError as error:
+            err.write(f"error: {KIND} {name}: {error} (--version N renders without a registry)\n")
+            return 1
         owner = Owner(
             api_version=resource.get("apiVersion", API_VERSION),
             kind=KIND,

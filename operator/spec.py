@@ -463,6 +463,13 @@ class SentimentModelStatus(_StatusModel):
     observed_generation: int | None = Field(
         default=None, ge=0, description="The .metadata.generation last acted on."
     )
+    failed_version: str | None = Field(
+        default=None,
+        description=(
+            "Version that missed its progress deadline and was rolled back; not pinned again "
+            "until the stage or alias moves on or the spec changes."
+        ),
+    )
     ready_replicas: int | None = Field(default=None, ge=0, description="Ready model-server pods.")
     url: str | None = Field(default=None, description="In-cluster URL of the Service.")
     conditions: list[Condition] = Field(

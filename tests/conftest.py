@@ -5,13 +5,21 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
 
 from tests.support.mlflow_server import MlflowServer, mlflow_server
 
+if TYPE_CHECKING:
+    from tests.model_server.sample_model import RegisteredModel
+    from tests.model_server.servers import ModelServer
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MODEL_NAME = "imdb-sentiment-test"
+ALIAS = "champion"
+MAX_BATCH_SIZE = 50  # small, so over-limit batches are cheap to send
 IMDB_CSV = Path(
     os.environ.get("IMDB_TRAIN_CSV", REPO_ROOT.parent / "shared/datasets/imdb/train.csv.gz")
 )
@@ -43,3 +51,31 @@ def shared_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
     """One real ``mlflow server`` for the session's tests that only add to it."""
     with mlflow_server(tmp_path_factory.mktemp("mlflow")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def registered_model(shared_mlflow: MlflowServer) -> RegisteredModel:
+    """A model trained by the project's Pipeline on a small IMDB sample, registered."""
+    from tests.model_server.sample_model import register_sample_model
+
+    return register_sample_model(shared_mlflow.url, MODEL_NAME, alias=ALIAS)
+
+
+@pytest.fixture(scope="session")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, registered_model: RegisteredModel
+) -> Iterator[ModelServer]:
+    """Two gthread workers serving the registered model by its pinned URI."""
+    from tests.model_server.servers import model_server, server_env
+
+    root = tmp_path_factory.mktemp("server")
+    env = server_env(
+        root,
+        registered_model.uri,
+        registered_model.tracking_uri,
+        WORKERS="2",
+        THREADS="4",
+        MAX_BATCH_SIZE=str(MAX_BATCH_SIZE),
+    )
+    with model_server(root, env) as running:
+        yield running

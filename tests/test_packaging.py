@@ -13,7 +13,10 @@ def test_operator_folder_never_shadows_the_standard_library(repo_root: Path):
     # Run from the repository root, where the folder named operator/ sits on sys.path.
     result = subprocess.run(
         [sys.executable, "-c", "import operator, sklearn; print(operator.__file__)"],
-        cwd=repo_root, capture_output=True, text=True, check=True,
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert not result.stdout.strip().startswith(str(repo_root))
     assert Path(result.stdout.strip()).name == "operator.py"
@@ -34,6 +37,7 @@ def test_console_scripts_are_installed(script: str):
 
 
 def test_installed_environment_is_consistent():
-    result = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True,
-                            text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "check"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout

@@ -1,0 +1,224 @@
+"""The operator on the Kubernetes API emulator with a real MLflow server.
+
+Measures how long a new SentimentModel takes to get all its children, how long a
+promotion in MLflow takes to re-pin the Deployment (from the poll tick that sees it,
+and overall), the reconcile throughput with many resources (creation and a promotion
+of all of them at once, with the registry queries that promotion cost), and the
+operator process's resident memory.
+
+    python -m bench --only operator [--resources 200] [--samples 10] [--json FILE]
+
+The operator runs as in production (``python -m sentiment_operator run``, its own
+process); the emulator and MLflow run on loopback on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sentiment_operator.crd import build_crd
+from sentiment_operator.spec import API_VERSION, KIND
+
+from tests.operator_integration.harness import (
+    Cluster,
+    ModelRegistry,
+    OperatorProcess,
+    model_spec,
+    pinned,
+)
+from tests.support.kube_emulator import kube_emulator
+from tests.support.mlflow_server import mlflow_server
+
+PROMOTION_INTERVAL = 5  # seconds: the smallest poll interval the spec accepts
+FLEET_INTERVAL = 30  # the default poll interval, for the many-resources run
+LATEST_VERSIONS = re.compile(r"POST /api/2\.0/mlflow/registered-models/get-latest-versions")
+
+
+def wait(probe: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> float:
+    """Poll until ``probe`` is truthy; return the monotonic time it first was."""
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout}s")
+        time.sleep(interval)
+    return time.monotonic()
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    """Median, 90th percentile and maximum, in milliseconds."""
+    ordered = sorted(samples)
+    p90 = ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)]
+    return {
+        "median_ms": round(statistics.median(ordered) * 1000, 1),
+        "p90_ms": round(p90 * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+    }
+
+
+def bench_create(cluster: Cluster, registry: ModelRegistry, samples: int) -> dict[str, Any]:
+    """SentimentModel created -> Deployment and Service both present."""
+    registry.promote("bench-create", registry.add_version("bench-create"))
+    spec = model_spec(registry.url, "bench-create")
+    spec["registry"]["pollIntervalSeconds"] = FLEET_INTERVAL
+    times = []
+    for index in range(samples):
+        name = f"create-{index}"
+        start = time.monotonic()
+        cluster.create_model("bench-create", name, spec)
+        end = wait(
+            functools.partial(has_children, cluster, "bench-create", name),
+            timeout=60, what=f"children of {name}",
+        )  # fmt: skip
+        times.append(end - start)
+    return {"samples": samples, **summary(times)}
+
+
+def bench_promotion(cluster: Cluster, registry: ModelRegistry, samples: int) -> dict[str, Any]:
+    """Stage promotion in MLflow -> Deployment re-pinned (overall, and after the tick)."""
+    model = "bench-promote"
+    registry.promote(model, registry.add_version(model))
+    spec = model_spec(registry.url, model)
+    cluster.create_model("bench-promote", "promote", spec)
+    wait(lambda: cluster.deployment("bench-promote", "promote"), 60, "the Deployment")
+    overall, after_tick = [], []
+    for _ in range(samples):
+        version = registry.add_version(model)
+        start = time.monotonic()
+        registry.promote(model, version)
+        uri = f"models:/{model}/{version}"
+        end = wait(
+            functools.partial(is_pinned, cluster, "bench-promote", "promote", uri),
+            timeout=3 * PROMOTION_INTERVAL, what=f"re-pin to {uri}",
+        )  # fmt: skip
+        wall = time.time() - (time.monotonic() - end)
+        overall.append(end - start)
+        after_tick.append(wall - math.floor(wall / PROMOTION_INTERVAL) * PROMOTION_INTERVAL)
+    return {
+        "samples": samples,
+        "poll_interval_s": PROMOTION_INTERVAL,
+        "promotion_to_patch": summary(overall),
+        "tick_to_patch": summary(after_tick),
+    }
+
+
+def has_children(cluster: Cluster, namespace: str, name: str) -> bool:
+    return bool(cluster.deployment(namespace, name) and cluster.service(namespace, name))
+
+
+def is_pinned(cluster: Cluster, namespace: str, name: str, uri: str) -> bool:
+    return pinned(cluster.deployment(namespace, name)) == uri
+
+
+def no_models_in(cluster: Cluster, namespace: str) -> bool:
+    return not cluster.api.list(API_VERSION, KIND, namespace)
+
+
+def count_lookups(log_path: Path) -> int:
+    return len(LATEST_VERSIONS.findall(log_path.read_text(errors="replace")))
+
+
+def bench_fleet(
+    cluster: Cluster, registry: ModelRegistry, log_path: Path, resources: int
+) -> dict[str, Any]:
+    """Many SentimentModels on one model: creation, then one promotion of them all."""
+    model, namespace = "bench-fleet", "bench-fleet"
+    registry.promote(model, registry.add_version(model))
+    spec = model_spec(registry.url, model)
+    spec["registry"]["pollIntervalSeconds"] = FLEET_INTERVAL
+    names = [f"fleet-{index:03d}" for index in range(resources)]
+
+    def count_pinned(uri: str) -> int:
+        deployments = cluster.api.list("apps/v1", "Deployment", namespace) or []
+        return sum(1 for item in deployments if pinned(item) == uri)
+
+    def count_reported(uri: str) -> int:
+        models = cluster.api.list(API_VERSION, KIND, namespace) or []
+        return sum(1 for item in models if (item.get("status") or {}).get("modelUri") == uri)
+
+    asked_before_create = count_lookups(log_path)
+    start = time.monotonic()
+    for name in names:
+        cluster.create_model(namespace, name, spec)
+    submitted = time.monotonic()
+    first = f"models:/{model}/1"
+    children = wait(lambda: count_pinned(first) == resources, 600, "all Deployments", 0.2)
+    reported = wait(lambda: count_reported(first) == resources, 600, "all statuses", 0.2)
+    create_queries = count_lookups(log_path) - asked_before_create
+
+    version = registry.add_version(model)
+    before = count_lookups(log_path)
+    promoted = time.monotonic()
+    registry.promote(model, version)
+    uri = f"models:/{model}/{version}"
+    repinned = wait(lambda: count_pinned(uri) == resources, 3 * FLEET_INTERVAL + 60, "re-pins", 0.2)
+    wall = time.time() - (time.monotonic() - repinned)
+    tick = math.floor(wall / FLEET_INTERVAL) * FLEET_INTERVAL
+    queries = count_lookups(log_path) - before
+    return {
+        "resources": resources,
+        "create_submit_s": round(submitted - start, 2),
+        "create_to_all_children_s": round(children - start, 2),
+        "create_to_all_status_s": round(reported - start, 2),
+        "created_per_s": round(resources / (children - start), 1),
+        "registry_queries_for_creation": create_queries,
+        "promotion_to_all_repinned_s": round(repinned - promoted, 2),
+        "tick_to_all_repinned_s": round(wall - tick, 2),
+        "repinned_per_s": round(resources / max(wall - tick, 1e-3), 1),
+        "registry_queries_for_promotion": queries,
+    }
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_1m": round(os.getloadavg()[0], 2),
+        "platform": platform.platform(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench --only operator")
+    parser.add_argument("--resources", type=int, default=200, help="SentimentModels at once")
+    parser.add_argument("--samples", type=int, default=10, help="creations and promotions")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    results: dict[str, Any] = {"machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="operator-bench-") as scratch:
+        root = Path(scratch)
+        with (
+            mlflow_server(root / "mlflow") as tracking,
+            kube_emulator(root / "kube", crds=[build_crd()]) as emulator,
+        ):
+            registry = ModelRegistry(tracking.url)
+            operator = OperatorProcess(emulator, root)
+            operator.start()
+            try:
+                cluster = Cluster(emulator)
+                results["rss_idle_mib"] = round(operator.rss_kib() / 1024, 1)
+                results["create"] = bench_create(cluster, registry, args.samples)
+                results["promotion"] = bench_promotion(cluster, registry, args.samples)
+                for namespace in ("bench-create", "bench-promote"):  # stop their polling
+                    cluster.delete_models(namespace)
+                    empty = functools.partial(no_models_in, cluster, namespace)
+                    wait(empty, 60, f"{namespace} emptied")
+                results["fleet"] = bench_fleet(cluster, registry, tracking.log_path, args.resources)
+                results["rss_with_fleet_mib"] = round(operator.rss_kib() / 1024, 1)
+            finally:
+                operator.stop()
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0

@@ -1,0 +1,311 @@
+"""The model server against ``mlflow models serve`` on the same registered model.
+
+Measures, with one load generator (``wrk``, Debian package ``wrk``) on loopback:
+single-review ``/predict`` throughput and p50/p99 latency at several concurrencies,
+the same for ``mlflow models serve`` (``/invocations``, ``dataframe_split``),
+batch reviews per second through ``/predict``, and the Pipeline's own
+``predict_proba`` rate in this process on the same batch.
+
+    python -m bench --only server [--duration 10] [--concurrency 1,4,16,64]
+
+Everything runs on this machine: an MLflow server, the model trained by the
+project's ``train_pipeline`` and registered, then each server in turn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from model_server.config import available_cpus
+from tests.model_server.sample_model import RegisteredModel, balanced_sample, register_sample_model
+from tests.model_server.servers import model_server, server_env
+from tests.support.mlflow_server import mlflow_executable, mlflow_server
+from tests.support.processes import free_port, running, wait_http
+from training.model import ModelParams
+
+MODEL_NAME = "bench-sentiment"
+BENCH_PARAMS = ModelParams()  # the production configuration (params.yaml's defaults)
+BATCH_SIZE = 1000
+# 1,000 average IMDB reviews are ~1.3 MB: over the 1 MiB default body limit.
+BATCH_BODY_LIMIT = 8 << 20
+
+WRK_SCRIPT = """
+local body
+init = function(args)
+  local file = assert(io.open(args[1], "rb"))
+  body = file:read("*a")
+  file:close()
+end
+request = function()
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\\nRESULT {"requests": %d, "duration_us": %d, "errors": %d, "non_2xx": %d, '
+    .. '"p50_us": %d, "p99_us": %d, "mean_us": %.1f}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(99), latency.mean))
+end
+"""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """One wrk run."""
+
+    server: str
+    workload: str
+    connections: int
+    requests: int
+    seconds: float
+    errors: int
+    non_2xx: int
+    p50_ms: float
+    p99_ms: float
+    load_average: float
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+def run_wrk(
+    url: str, body: Path, *, connections: int, duration: int, script: Path, label: tuple[str, str]
+) -> LoadResult:
+    """``wrk`` with one thread (it shares the cores with the server) for ``duration`` seconds."""
+    command = [
+        "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
+        "-s", str(script), url, "--", str(body),
+    ]  # fmt: skip
+    load = os.getloadavg()[0]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    raw = json.loads(line.removeprefix("RESULT "))
+    return LoadResult(
+        server=label[0],
+        workload=label[1],
+        connections=connections,
+        requests=raw["requests"],
+        seconds=raw["duration_us"] / 1e6,
+        errors=raw["errors"],
+        non_2xx=raw["non_2xx"],
+        p50_ms=raw["p50_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        load_average=load,
+    )
+
+
+@contextlib.contextmanager
+def mlflow_models_serve(root: Path, model: RegisteredModel, workers: int) -> Iterator[str]:
+    """``mlflow models serve`` (uvicorn, ``workers`` processes) on the registered model."""
+    port = free_port()
+    command = [
+        mlflow_executable(), "models", "serve", "-m", model.uri, "--env-manager", "local",
+        "-h", "127.0.0.1", "-p", str(port), "--workers", str(workers),
+    ]  # fmt: skip
+    # It starts `uvicorn` through the shell: the venv's bin must be on PATH.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": model.tracking_uri, "PATH": path}
+    root.mkdir(parents=True, exist_ok=True)
+    log_path = root / "mlflow-serve.log"
+    with running(command, log_path=log_path, env=env, cwd=root) as process:
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{url}/health", timeout=300, process=process)
+        except (RuntimeError, TimeoutError):
+            print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
+        yield url
+
+
+def in_process_rate(pipeline: Any, texts: list[str], repeats: int = 5) -> float:
+    """Reviews per second of ``predict_proba`` on ``texts`` in this process (best of runs)."""
+    frame = pd.DataFrame({"review": texts})
+    pipeline.predict_proba(frame)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        pipeline.predict_proba(frame)
+        best = min(best, time.perf_counter() - started)
+    return len(texts) / best
+
+
+def machine() -> dict[str, str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpu": cpu,
+        "cpus": str(available_cpus()),
+        "python": platform.python_version(),
+        "load_average_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def median_review(texts: pd.Series) -> str:
+    """The review of median length: a typical single request."""
+    lengths = texts.str.len()
+    return str(texts.iloc[(lengths - lengths.median()).abs().argmin()])
+
+
+def warm_up(url: str, body: Path, script: Path, label: tuple[str, str]) -> None:
+    run_wrk(url, body, connections=4, duration=3, script=script, label=label)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench --only server")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--concurrency", default="1,4,16,64", help="connections, comma-separated")
+    parser.add_argument("--rows", type=int, default=5_000, help="reviews to train the model on")
+    parser.add_argument("--workers", type=int, default=available_cpus(), help="for both servers")
+    parser.add_argument("--threads", default="", help="THREADS of the model server (its default)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--no-mlflow", action="store_true", help="skip mlflow models serve (tuning runs)"
+    )
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("server bench needs wrk: apt-get install wrk", file=sys.stderr)
+        return 2
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    info = machine()
+    results: list[LoadResult] = []
+    with tempfile.TemporaryDirectory(prefix="server-bench-") as scratch:
+        root = Path(scratch)
+        script = root / "post.lua"
+        script.write_text(WRK_SCRIPT)
+        reviews = balanced_sample(BATCH_SIZE, seed=11).review
+        single = median_review(reviews)
+        batch_texts = [str(text) for text in reviews]
+        bodies: dict[str, object] = {
+            "predict": {"text": single},
+            "invocations": {"dataframe_split": {"columns": ["review"], "data": [[single]]}},
+            "batch": {"texts": batch_texts},
+        }
+        paths = {name: root / f"{name}.json" for name in bodies}
+        for name, body in bodies.items():
+            paths[name].write_text(json.dumps(body))
+
+        with mlflow_server(root / "mlflow") as tracking:
+            print(f"training on {args.rows} reviews and registering...", flush=True)
+            model = register_sample_model(
+                tracking.url, MODEL_NAME, rows=args.rows, params=BENCH_PARAMS, seed=3
+            )
+
+            import mlflow
+
+            mlflow.set_tracking_uri(tracking.url)
+            pipeline = mlflow.sklearn.load_model(model.uri)
+
+            extra = {"WORKERS": str(args.workers), "MAX_BODY_BYTES": str(BATCH_BODY_LIMIT)}
+            if args.threads:
+                extra["THREADS"] = args.threads
+            env = server_env(root / "ours", model.uri, model.tracking_uri, **extra)
+            with model_server(root / "ours", env) as ours:
+                label = ("model_server", "single review")
+                warm_up(f"{ours.url}/predict", paths["predict"], script, label)
+                for connections in concurrencies:
+                    results.append(
+                        run_wrk(f"{ours.url}/predict", paths["predict"], connections=connections,
+                                duration=args.duration, script=script, label=label)
+                    )  # fmt: skip
+                    print(results[-1], flush=True)
+                for connections in (1, args.workers):
+                    results.append(
+                        run_wrk(f"{ours.url}/predict", paths["batch"], connections=connections,
+                                duration=args.duration, script=script,
+                                label=("model_server", f"batch of {BATCH_SIZE}"))
+                    )  # fmt: skip
+                    print(results[-1], flush=True)
+                # Right after the batch runs, under the same conditions (server now idle).
+                in_process = in_process_rate(pipeline, batch_texts)
+
+            if args.no_mlflow:
+                print(report(results, in_process, info, args))
+                return 0
+            with mlflow_models_serve(root / "mlflow-serve", model, args.workers) as url:
+                label = ("mlflow models serve", "single review")
+                warm_up(f"{url}/invocations", paths["invocations"], script, label)
+                for connections in concurrencies:
+                    results.append(
+                        run_wrk(f"{url}/invocations", paths["invocations"],
+                                connections=connections, duration=args.duration, script=script,
+                                label=label)
+                    )  # fmt: skip
+                    print(results[-1], flush=True)
+
+    print(report(results, in_process, info, args))
+    if args.json:
+        payload = {
+            "machine": info,
+            "in_process_reviews_per_second": in_process,
+            "runs": [asdict(r) | {"per_second": r.per_second} for r in results],
+        }
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+def report(
+    results: list[LoadResult], in_process: float, info: dict[str, str], args: argparse.Namespace
+) -> str:
+    """The figures as Markdown."""
+    lines = [
+        f"Machine: {info['cpu']}, {info['cpus']} CPUs, Python {info['python']}, "
+        f"load average at start {info['load_average_at_start']}. "
+        f"{args.workers} workers per server, {args.duration} s per run, wrk -t1.",
+        "",
+        "| server | workload | connections | requests/s | p50 ms | p99 ms | errors | load |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.server} | {r.workload} | {r.connections} | {r.per_second:,.0f} | "
+            f"{r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors + r.non_2xx} | {r.load_average:.1f} |"
+        )
+    lines += [
+        "",
+        "| connections | throughput ours / mlflow | p99 ours / mlflow |",
+        "| ---: | ---: | ---: |",
+    ]
+    singles = {(r.server, r.connections): r for r in results if r.workload == "single review"}
+    for (server, connections), ours in sorted(singles.items()):
+        theirs = singles.get(("mlflow models serve", connections))
+        if server == "model_server" and theirs is not None:
+            lines.append(
+                f"| {connections} | {ours.per_second / theirs.per_second:.1f}x | "
+                f"{ours.p99_ms / theirs.p99_ms:.2f} |"
+            )
+    batch = max((r for r in results if r.workload.startswith("batch")), key=lambda r: r.per_second)
+    served = batch.per_second * BATCH_SIZE
+    lines += [
+        "",
+        f"Batch: {served:,.0f} reviews/s through /predict ({batch.connections} connections); "
+        f"predict_proba in one process: {in_process:,.0f} reviews/s "
+        f"(server / in-process = {served / in_process:.2f}).",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Request bodies: read as UTF-8 text within limits, and never left half-read."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING
+
+from flask import Request
+
+from model_server.errors import ApiError
+
+JSON = "application/json"
+CSV = "text/csv"
+UTF8_NAMES = frozenset({"utf-8", "utf8"})
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+
+def read_text_body(request: Request, accepted: Collection[str], max_bytes: int) -> str:
+    """The body decoded as UTF-8; ``ApiError`` 415 (media type), 413 (size) or 400 (encoding)."""
+    if request.mimetype not in accepted:
+        given = request.mimetype or "none"
+        raise ApiError(415, f"Content-Type must be {' or '.join(accepted)}, not {given}")
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in UTF8_NAMES:
+        raise ApiError(415, f"the body must be UTF-8, not {charset}")
+    too_large = ApiError(413, f"the body is over the limit of {max_bytes} bytes")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise too_large
+    # A chunked body declares no length: read one byte past the limit to see it is over.
+    body = request.stream.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise too_large
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ApiError(400, f"the body is not valid UTF-8 (byte {error.start})") from None
+
+
+class DrainUnreadBody:
+    """WSGI middleware: read what the app left of the request body before answering.
+
+    gunicorn's gthread worker drains an unread body only after the response is sent,
+    by which time a keep-alive client may already have sent its next request; that
+    request then lands in gunicorn's buffer instead of the socket, the poller never
+    sees it, and the connection dies at the keep-alive timeout (gunicorn#3301).
+    Draining first keeps the socket empty. Bodies past ``max_bytes`` are left to
+    gunicorn, which closes such connections.
+    """
+
+    def __init__(self, app: WSGIApplication, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        response = self.app(environ, start_response)
+        stream = environ.get("wsgi.input")
+        drained = 0
+        while stream is not None and drained <= self.max_bytes:
+            chunk = stream.read(65536)
+            if not chunk:
+                break
+            drained += len(chunk)
+        return response

@@ -1,0 +1,82 @@
+"""gunicorn settings of the model server, all derived from the environment.
+
+Used by ``python -m model_server``; equally ``gunicorn -c python:model_server.gunicorn_conf``.
+The root filesystem is read-only in the pod: everything written goes under the
+temp dir (``/tmp``) or ``/dev/shm``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from model_server.config import Settings
+from model_server.multiproc import MULTIPROC_ENV, prepare_metrics_dir
+
+_settings = Settings.from_env()
+_created_metrics_dirs: list[Path] = []
+
+wsgi_app = "model_server.app:create_app()"
+_host = f"[{_settings.host}]" if ":" in _settings.host else _settings.host
+bind = [f"{_host}:{_settings.port}"]
+workers = _settings.workers
+worker_class = "gthread"
+threads = _settings.threads
+# The heartbeat file is fchmod-ed every second: keep it in memory, not on a disk.
+worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()  # noqa: S108
+timeout = 60
+graceful_timeout = 20  # inside Kubernetes' default 30 s termination grace period
+keepalive = 5
+control_socket_disable = True  # it would live in $HOME, and several servers would share it
+accesslog = None  # requests are counted and timed in /metrics instead
+errorlog = "-"
+loglevel = _settings.log_level
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "line": {
+            "()": "model_server.redaction.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+        }
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"level": _settings.log_level.upper(), "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": _settings.log_level.upper(), "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
+    },
+}
+
+
+def on_starting(server: Any) -> None:
+    """Before any worker exists: a clean metrics dir, and MLflow quiet and offline."""
+    created = not os.environ.get(MULTIPROC_ENV)
+    path = prepare_metrics_dir(os.environ)
+    if created:
+        _created_metrics_dirs.append(path)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    server.log.info("prometheus multiprocess dir: %s", path)
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """Drop the dead worker's live gauges; its counters stay in the totals."""
+    from prometheus_client.multiprocess import mark_process_dead
+
+    mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def on_exit(_server: Any) -> None:
+    """Remove the metrics dir if this server made it up."""
+    for path in _created_metrics_dirs:
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,172 @@
+"""Resolve an MLflow model URI, download the model, check it and warm it up.
+
+A ``models:/NAME/STAGE``, ``models:/NAME/latest`` or ``models:/NAME@ALIAS`` URI is
+first resolved to its concrete version, and that pinned version is what gets
+downloaded and reported, so the name and version in metrics and responses are
+always the ones actually served.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple, cast
+
+import numpy as np
+import pandas as pd
+
+from model_server.config import Settings
+
+POSITIVE = "positive"
+NEGATIVE = "negative"
+UNREGISTERED = "unregistered"
+UNVERSIONED = "unversioned"
+WARM_UP_TEXT = "A warm-up review: the acting was fine and the plot was thin."
+
+Label = Literal["negative", "positive"]
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot be served; the message says why in one line."""
+
+
+class Prediction(NamedTuple):
+    """The model's answer for one text."""
+
+    label: Label
+    probability_positive: float
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Which model is served: what metrics, responses and ``/metadata`` report."""
+
+    name: str
+    version: str
+    run_id: str
+    source_uri: str
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A scikit-learn Pipeline from a DataFrame of review texts to sentiment classes."""
+
+    pipeline: Any
+    identity: ModelIdentity
+    text_column: str
+    input_schema: Any
+    run_metrics: dict[str, float] = field(default_factory=dict)
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """Label and probability of ``positive`` for each text, in order."""
+        proba = np.asarray(self.pipeline.predict_proba(pd.DataFrame({self.text_column: texts})))
+        classes = list(self.pipeline.classes_)
+        positive = proba[:, classes.index(POSITIVE)]
+        labels = np.asarray(classes)[proba.argmax(axis=1)]
+        return [
+            Prediction(cast(Label, str(label)), float(p))
+            for label, p in zip(labels, positive, strict=True)
+        ]
+
+
+def load_model(settings: Settings) -> LoadedModel:
+    """Load, check and warm up the model named by ``settings.model_uri``.
+
+    Raises ``ModelLoadError`` whatever goes wrong: bad URI, registry unreachable,
+    missing version, wrong flavor, or a model that cannot predict probabilities.
+    """
+    try:
+        model = _load(settings)
+        warm_up = model.predict([WARM_UP_TEXT])
+    except ModelLoadError:
+        raise
+    except Exception as error:  # MLflow, requests, skops and sklearn raise many kinds
+        raise ModelLoadError(one_line(error)) from error
+    if len(warm_up) != 1 or not 0.0 <= warm_up[0].probability_positive <= 1.0:
+        raise ModelLoadError(f"warm-up prediction is not a probability: {warm_up!r}")
+    return model
+
+
+def _load(settings: Settings) -> LoadedModel:
+    # Imported here, on the loading thread: importing MLflow takes seconds, and the
+    # worker must answer /healthz meanwhile.
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+    from mlflow.artifacts import download_artifacts
+    from mlflow.models import Model
+
+    client = MlflowClient()
+    pinned_uri, name, version, run_id = _resolve(settings.model_uri, client)
+    with tempfile.TemporaryDirectory(prefix="sentiment-model-") as scratch:
+        local_path = download_artifacts(artifact_uri=pinned_uri, dst_path=scratch)
+        metadata: Any = Model.load(local_path)
+        if "sklearn" not in metadata.flavors:
+            flavors = ", ".join(sorted(metadata.flavors)) or "none"
+            raise ModelLoadError(f"model flavor is not sklearn (flavors: {flavors})")
+        pipeline = mlflow.sklearn.load_model(local_path)
+    _check_classifier(pipeline)
+    schema = metadata.get_input_schema()
+    identity = ModelIdentity(
+        name=settings.model_name or name,
+        version=settings.model_version or version,
+        run_id=run_id or metadata.run_id or "",
+        source_uri=pinned_uri,
+    )
+    return LoadedModel(
+        pipeline=pipeline,
+        identity=identity,
+        text_column=_text_column(schema),
+        input_schema=schema,
+        run_metrics=_run_metrics(client, identity.run_id),
+    )
+
+
+def _resolve(uri: str, client: Any) -> tuple[str, str, str, str | None]:
+    """Pinned URI, registered name, version and run id of ``uri``."""
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
+    from mlflow.utils.uri import is_models_uri
+
+    if not is_models_uri(uri):
+        return uri, UNREGISTERED, UNVERSIONED, None
+    resolved = get_model_name_and_version(client, uri)  # type: ignore[no-untyped-call]
+    if len(resolved) != 2:  # models:/<model id>: a logged model outside the registry
+        return uri, UNREGISTERED, UNVERSIONED, None
+    name, version = resolved
+    registered = client.get_model_version(name, version)
+    return f"models:/{name}/{version}", name, str(version), registered.run_id
+
+
+def _check_classifier(pipeline: Any) -> None:
+    if not callable(getattr(pipeline, "predict_proba", None)):
+        raise ModelLoadError(f"model {type(pipeline).__name__} has no predict_proba")
+    classes = sorted(str(c) for c in getattr(pipeline, "classes_", []))
+    if classes != [NEGATIVE, POSITIVE]:
+        raise ModelLoadError(f"model classes are {classes}, expected ['negative', 'positive']")
+
+
+def _text_column(schema: Any) -> str:
+    names = schema.input_names() if schema is not None else []
+    if len(names) != 1:
+        raise ModelLoadError(f"model signature must have exactly one text input, has {names}")
+    return str(names[0])
+
+
+def _run_metrics(client: Any, run_id: str) -> dict[str, float]:
+    """The run's logged metrics; a run that cannot be read leaves them empty, not fatal."""
+    if not run_id:
+        return {}
+    try:
+        return {key: float(value) for key, value in client.get_run(run_id).data.metrics.items()}
+    except Exception as error:  # the model is servable without them
+        log.warning("cannot read metrics of run %s: %s", run_id, one_line(error))
+        return {}
+
+
+def one_line(error: BaseException, limit: int = 400) -> str:
+    """The error as a single log-friendly line."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"

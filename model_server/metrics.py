@@ -1,0 +1,83 @@
+"""Prometheus metrics of the server; their names and labels are API.
+
+The autoscaler and the Grafana dashboard query exactly these series. Under
+gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` is set before any worker starts, so every
+worker writes its values to files there and a scrape of any worker sums them all.
+Counter files of dead workers are kept, so a restarted worker loses no totals;
+the model-info gauge is ``livemax``, so it neither double counts nor outlives
+its worker.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter as Tally
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
+
+
+class ServerMetrics:
+    """The server's metrics, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "sentiment_requests",
+            "HTTP requests by method, route and status code.",
+            ["method", "endpoint", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "sentiment_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "sentiment_predictions",
+            "Texts predicted, by predicted class and model version.",
+            ["predicted_class", "model_name", "model_version"],
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "sentiment_model_info",
+            "The model this server serves (value 1).",
+            ["model_name", "model_version", "run_id"],
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+
+    def observe_request(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        """Count one finished request and record its latency."""
+        method = method if method in KNOWN_METHODS else OTHER
+        self.requests.labels(method, endpoint, str(status)).inc()
+        self.latency.labels(endpoint).observe(seconds)
+
+    def count_predictions(self, labels: Iterable[str], model_name: str, version: str) -> None:
+        """Count predicted texts by class."""
+        for label, count in Tally(labels).items():
+            self.predictions.labels(label, model_name, version).inc(count)
+
+    def set_model(self, model_name: str, version: str, run_id: str) -> None:
+        """Announce the model that this worker now serves."""
+        self.model_info.labels(model_name, version, run_id).set(1)
+
+    def exposition(self, accept_header: str | None) -> tuple[bytes, str]:
+        """The metrics of all workers, in the format the scraper asks for, and its content type."""
+        encode, content_type = choose_encoder(accept_header or "")
+        registry = self.registry
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return encode(registry), content_type

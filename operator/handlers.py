@@ -1,0 +1,217 @@
+"""kopf handlers: thin async shells around one synchronous reconcile per resource.
+
+Three triggers, one reconcile (:mod:`sentiment_operator.reconcile`):
+
+* create, update and resume of a SentimentModel: reconcile now; on a fault (registry,
+  credentials, API) retry with a doubling delay through ``kopf.TemporaryError``;
+* a daemon per SentimentModel that re-resolves the stage or alias every
+  ``spec.registry.pollIntervalSeconds``. Its ticks fall on multiples of the interval
+  on the wall clock, so every resource with the same interval asks at the same moment
+  and the shared version cache turns N questions into one registry query. After a
+  fault it skips ticks with a doubling backoff. A daemon (rather than a timer) is
+  used because its interval follows the live spec;
+* an event on any child the operator labels as its own (a rollout's progress, a hand
+  edit, a deletion): reconcile the owner, coalescing a burst of events into one pass.
+
+Reconciles of one resource never overlap: a per-resource lock serialises them, and
+they run in a thread pool because the ``kubernetes`` and MLflow clients block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import math
+import time
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import kopf
+from sentiment_operator.kube import plural_of
+from sentiment_operator.reconcile import MANAGED_KINDS, Outcome, Reconciler
+from sentiment_operator.render.labels import MANAGED_BY
+from sentiment_operator.spec import API_VERSION, GROUP, KIND, PLURAL, VERSION
+
+DEFAULT_POLL_SECONDS = 30
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+@dataclass
+class Runtime:
+    """Everything the handlers share, passed to them in kopf's ``memo``."""
+
+    reconciler: Reconciler
+    executor: Executor
+    retry_base_seconds: float = 5.0
+    retry_max_seconds: float = 300.0
+    _locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
+    _queued: set[Key] = field(default_factory=set)
+
+    def backoff(self, failures: int) -> float:
+        """Seconds to wait before retry number ``failures`` (1, 2, ...): doubling, capped."""
+        return float(
+            min(self.retry_base_seconds * 2 ** max(failures - 1, 0), self.retry_max_seconds)
+        )
+
+    async def reconcile(self, key: Key, *, max_age: float | None = None) -> Outcome:
+        """Reconcile one resource, after any reconcile of it that is running now."""
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            self._queued.discard(key)
+            return await self._run(key, max_age)
+
+    async def nudge(self, key: Key) -> Outcome | None:
+        """Reconcile soon; None if a pass that will see the same state is already queued."""
+        if key in self._queued:
+            return None
+        self._queued.add(key)
+        try:
+            return await self.reconcile(key)
+        finally:
+            self._queued.discard(key)
+
+    def forget(self, key: Key) -> None:
+        """Drop the state of a resource that is gone."""
+        self._locks.pop(key, None)
+        self._queued.discard(key)
+
+    async def _run(self, key: Key, max_age: float | None) -> Outcome:
+        namespace, name = key
+        call = functools.partial(self.reconciler.reconcile, namespace, name, max_age=max_age)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+
+def poll_interval(spec: Any) -> float:
+    """``spec.registry.pollIntervalSeconds`` of a live spec, or the default if unusable."""
+    try:
+        value = spec.get("registry", {}).get("pollIntervalSeconds", DEFAULT_POLL_SECONDS)
+    except AttributeError:
+        return DEFAULT_POLL_SECONDS
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return DEFAULT_POLL_SECONDS
+
+
+def seconds_to_next_tick(now: float, interval: float, *, skip: float = 0.0) -> float:
+    """Seconds from ``now`` to the first multiple of ``interval`` after ``now + skip``."""
+    tick = (math.floor((now + skip) / interval) + 1) * interval
+    return tick - now
+
+
+def post(outcome: Outcome | None, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+    """Post the reconcile's Events on the resource, and log them."""
+    if outcome is None or outcome.body is None:
+        return
+    for event in outcome.events:
+        logger.info("%s %s: %s", event.type, event.reason, event.message)
+        body = kopf.Body(cast(kopf.RawBody, outcome.body))
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+def _owner_name(body: kopf.Body) -> str | None:
+    for reference in body.metadata.get("ownerReferences") or []:
+        if reference.get("kind") == KIND and reference.get("apiVersion") == API_VERSION:
+            name: str | None = reference.get("name")
+            return name
+    return None
+
+
+def _split(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+def _managed_kinds() -> Iterator[tuple[str, str, str]]:
+    for api_version, kind in MANAGED_KINDS:
+        group, version = _split(api_version)
+        yield group, version, plural_of(kind)
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    """Register the SentimentModel handlers in ``registry``."""
+
+    @kopf.on.login(id="login", registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # The same in-cluster-then-kubeconfig order as sentiment_operator.kube.
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)
+    @kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)
+    @kopf.on.update(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)
+    async def reconcile_changed(
+        namespace: str | None, name: str, retry: int, memo: Any, logger: kopf.Logger, **_: Any
+    ) -> None:
+        assert namespace is not None  # SentimentModels are namespaced
+        runtime: Runtime = memo.runtime
+        delay = runtime.backoff(retry + 1)
+        try:
+            outcome = await runtime.reconcile((namespace, name))
+        except Exception as error:  # API faults and bugs alike: retry, never crash-loop
+            logger.exception("Reconcile failed; retrying in %.0fs", delay)
+            raise kopf.TemporaryError(f"{type(error).__name__}: {error}", delay=delay) from error
+        post(outcome, logger)
+        if outcome.retry is not None:
+            raise kopf.TemporaryError(outcome.retry, delay=delay)
+
+    @kopf.daemon(
+        GROUP, VERSION, PLURAL, id="poll-registry", registry=registry, cancellation_timeout=10
+    )
+    async def poll_registry(
+        stopped: kopf.DaemonStopped,
+        namespace: str | None,
+        name: str,
+        spec: kopf.Spec,
+        memo: Any,
+        logger: kopf.Logger,
+        **_: Any,
+    ) -> None:
+        assert namespace is not None  # SentimentModels are namespaced
+        runtime: Runtime = memo.runtime
+        failures = 0
+        try:
+            while not stopped:
+                interval = poll_interval(spec)
+                skip = interval * (2 ** max(failures - 1, 0) - 1) if failures else 0.0
+                skip = min(skip, runtime.retry_max_seconds)
+                await stopped.wait(seconds_to_next_tick(time.time(), interval, skip=skip))
+                if stopped:
+                    break
+                try:
+                    # Half an interval: this tick's answer, not the previous tick's.
+                    outcome = await runtime.reconcile((namespace, name), max_age=interval / 2)
+                except Exception:
+                    failures += 1
+                    logger.exception("Periodic reconcile failed (%d in a row)", failures)
+                    continue
+                post(outcome, logger)
+                failures = failures + 1 if outcome.retry is not None else 0
+        finally:
+            runtime.forget((namespace, name))
+
+    for group, version, plural in _managed_kinds():
+
+        @kopf.on.event(
+            group,
+            version,
+            plural,
+            id=f"child-{plural}",
+            labels={MANAGED_BY_LABEL: MANAGED_BY},
+            registry=registry,
+        )
+        async def child_changed(
+            body: kopf.Body, namespace: str | None, memo: Any, logger: kopf.Logger, **_: Any
+        ) -> None:
+            owner = _owner_name(body)
+            if owner is None or namespace is None:
+                return
+            runtime: Runtime = memo.runtime
+            try:
+                outcome = await runtime.nudge((namespace, owner))
+            except Exception:  # the owner's next poll repairs whatever this pass missed
+                logger.exception("Reconcile of %s %s/%s failed", KIND, namespace, owner)
+                return
+            post(outcome, logger)

@@ -1,0 +1,135 @@
+"""Start the operator: kopf, configured for this operator, with its handlers and runtime.
+
+kopf runs standalone (one replica, no peering objects to manage), keeps its handler
+progress and last-handled spec in annotations under the operator's API group (the
+status belongs to the operator's own fields and the CRD schema prunes anything
+else), and its finalizer is named after that group too. The finalizer exists because
+every resource has a polling daemon that must stop before the resource goes; the
+children need none: their owner references let the garbage collector delete them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import kopf
+from sentiment_operator import handlers
+from sentiment_operator.kube import KubeApi, load_api_client
+from sentiment_operator.reconcile import Reconciler
+from sentiment_operator.registry import VersionCache, configure_http_defaults
+from sentiment_operator.settings import OperatorSettings
+from sentiment_operator.spec import GROUP
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How the operator process behaves, from ``SENTIMENT_*`` environment variables."""
+
+    retry_base_seconds: float = 5.0
+    retry_max_seconds: float = 300.0
+    registry_timeout_seconds: int = 10
+    workers: int = 8
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RuntimeOptions:
+        """Read ``SENTIMENT_RETRY_BASE_SECONDS``, ``..._RETRY_MAX_SECONDS``,
+        ``..._REGISTRY_TIMEOUT_SECONDS``, ``..._WORKERS`` and ``..._LOG_LEVEL``."""
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(
+            retry_base_seconds=float(
+                env.get("SENTIMENT_RETRY_BASE_SECONDS", defaults.retry_base_seconds)
+            ),
+            retry_max_seconds=float(
+                env.get("SENTIMENT_RETRY_MAX_SECONDS", defaults.retry_max_seconds)
+            ),
+            registry_timeout_seconds=int(
+                env.get("SENTIMENT_REGISTRY_TIMEOUT_SECONDS", defaults.registry_timeout_seconds)
+            ),
+            workers=int(env.get("SENTIMENT_WORKERS", defaults.workers)),
+            log_level=env.get("SENTIMENT_LOG_LEVEL", defaults.log_level).upper(),
+        )
+
+
+def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
+    """kopf's settings for this operator."""
+    config = kopf.OperatorSettings()
+    config.persistence.finalizer = f"{GROUP}/poller"
+    config.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    config.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    config.posting.reporting_component = settings.field_manager
+    # The reconciler posts its own Events with precise reasons; kopf's copies of its log
+    # lines ("Handler ... failed temporarily") would only repeat them.
+    config.posting.level = logging.CRITICAL + 1
+    # Watches are re-established every few minutes, so a silently broken connection
+    # (a proxy or load balancer dropping it) costs minutes, not forever.
+    config.watching.server_timeout = 300
+    config.watching.client_timeout = 330
+    config.watching.connect_timeout = 10
+    config.networking.connect_timeout = 10
+    config.networking.request_timeout = 60
+    return config
+
+
+def configure_logging(level: str) -> None:
+    """Plain timestamped logs; the HTTP libraries stay quiet (their debug logs carry headers)."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("urllib3", "kubernetes.client.rest", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def operate(
+    namespaces: Sequence[str] = (),
+    *,
+    clusterwide: bool = False,
+    liveness_endpoint: str | None = None,
+    stop_flag: asyncio.Event | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """Run the operator in the current event loop until it is stopped."""
+    options = RuntimeOptions.from_env(environ)
+    settings = OperatorSettings.from_env(environ)
+    configure_http_defaults(timeout_seconds=options.registry_timeout_seconds)
+    api = KubeApi(load_api_client(), field_manager=settings.field_manager)
+    with ThreadPoolExecutor(options.workers, thread_name_prefix="reconcile") as executor:
+        runtime = handlers.Runtime(
+            reconciler=Reconciler(api, VersionCache(), settings),
+            executor=executor,
+            retry_base_seconds=options.retry_base_seconds,
+            retry_max_seconds=options.retry_max_seconds,
+        )
+        registry = kopf.OperatorRegistry()
+        handlers.register(registry)
+        await kopf.operator(
+            registry=registry,
+            settings=kopf_settings(settings),
+            standalone=True,
+            clusterwide=clusterwide,
+            namespaces=list(namespaces),
+            liveness_endpoint=liveness_endpoint,
+            stop_flag=stop_flag,
+            memo=kopf.Memo(runtime=runtime),
+        )
+
+
+def run(
+    namespaces: Sequence[str] = (),
+    *,
+    clusterwide: bool = False,
+    liveness_endpoint: str | None = None,
+) -> None:
+    """Run the operator until SIGINT or SIGTERM: the ``sentiment-operator run`` command."""
+    if clusterwide == bool(namespaces):
+        raise ValueError("watch either some namespaces or all of them (clusterwide)")
+    configure_logging(RuntimeOptions.from_env().log_level)
+    asyncio.run(operate(namespaces, clusterwide=clusterwide, liveness_endpoint=liveness_endpoint))

@@ -1,0 +1,388 @@
+#!/usr/bin/env bash
+# The whole loop on a kind cluster, end to end: the CI job `kind` runs this, and so can
+# you (after `make install`, with Docker, kind and kubectl on PATH):
+#
+#   scripts/kind-e2e.sh
+#
+#  1. create the kind cluster from examples/kind-cluster.yaml (unless it exists)
+#  2. build both images under the names the manifests use, `kind load` them
+#  3. install the ServiceMonitor, ScaledObject and TriggerAuthentication CRDs
+#  4. install the operator (kubectl apply -k deploy/) and MLflow (examples/)
+#  5. run the DVC pipeline on a small sample against MLflow, promote v1 to Production
+#  6. apply examples/sentimentmodel-kind.yaml, wait for Ready, check every child
+#  7. curl /predict through a port-forward: v1 answers
+#  8. train and promote v2, wait until the operator has rolled it out
+#  9. curl /predict again: v2 answers
+# 10. delete the resource and wait until garbage collection removed every child
+#
+# On failure, `kubectl describe` output, pod logs, events and `kind export logs` land in
+# ./kind-logs/ (the CI job uploads it). Every wait has a timeout.
+#
+# The pipeline runs in this working copy with a small sample: params.yaml and dvc.lock
+# are restored on exit; data/, models/ and reports/ keep the sample run's outputs
+# (`dvc repro` rebuilds them from params.yaml). The cluster is left running; remove it
+# with `kind delete cluster --name sentiment`.
+#
+# Environment (all optional):
+#   KIND_CLUSTER   cluster name (default: sentiment)
+#   DATA_SOURCE    reviews CSV or Stanford tarball (default: ../shared/datasets/imdb/train.csv.gz
+#                  when present, else ingest.source of params.yaml)
+#   SAMPLE_ROWS    reviews the pipeline uses (default: 2000)
+#   MLFLOW_PORT    local port of the MLflow port-forward (default: 5000)
+#   MODEL_PORT     local port of the model Service port-forward (default: 8080)
+#   LOG_DIR        where diagnostics go on failure (default: ./kind-logs)
+set -Eeuo pipefail
+
+INVOKED_FROM=$PWD
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+KIND_CLUSTER=${KIND_CLUSTER:-sentiment}
+SAMPLE_ROWS=${SAMPLE_ROWS:-2000}
+MLFLOW_PORT=${MLFLOW_PORT:-5000}
+MODEL_PORT=${MODEL_PORT:-8080}
+LOG_DIR=${LOG_DIR:-$ROOT/kind-logs}
+VENV=$ROOT/.venv
+PY=$VENV/bin/python
+
+# Upstream CRDs only (no Prometheus Operator, no KEDA controller): enough for the
+# operator to create its ServiceMonitor, ScaledObject and TriggerAuthentication.
+PROMETHEUS_OPERATOR_VERSION=v0.93.1
+KEDA_VERSION=2.20.2
+SERVICE_MONITOR_CRD=https://raw.githubusercontent.com/prometheus-operator/prometheus-operator/${PROMETHEUS_OPERATOR_VERSION}/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml
+KEDA_CRDS=https://github.com/kedacore/keda/releases/download/v${KEDA_VERSION}/keda-${KEDA_VERSION}-crds.yaml
+
+# The resource the walk-through applies; its name, namespace, model, Service port and
+# model-server image are read from it below. deploy/ names the operator image.
+RESOURCE_FILE=examples/sentimentmodel-kind.yaml
+OPERATOR_NAMESPACE=sentiment-operator
+REVIEW="One of the best films I have seen in years: moving, funny and beautifully acted."
+# Children of the resource, all labelled app.kubernetes.io/instance=<resource name>;
+# garbage collection must remove every one of them.
+CHILD_KINDS=deployments,replicasets,pods,services,configmaps,servicemonitors.monitoring.coreos.com,scaledobjects.keda.sh,triggerauthentications.keda.sh
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kind-e2e.XXXXXX")
+MLFLOW_PF_PID=
+MODEL_PF_PID=
+
+step() { printf '\n==> [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+fail() {
+  echo "FAILED: $*" >&2
+  exit 1
+}
+# Every kubectl call goes to the kind cluster, whatever the current context is.
+k() { kubectl --context "kind-$KIND_CLUSTER" "$@"; }
+
+# wait_for SECONDS WHAT COMMAND...: run COMMAND every 2 s until it succeeds; after
+# SECONDS, say so and return 1.
+wait_for() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      echo "timed out after ${seconds}s waiting for $what" >&2
+      return 1
+    fi
+    sleep 2
+  done
+}
+
+# port_forward PID_VARIABLE NAMESPACE TARGET LOCAL_PORT REMOTE_PORT PROBE_PATH: start a
+# port-forward in the background, store its PID in PID_VARIABLE (for `stop` and the
+# exit trap) and wait until PROBE_PATH answers through it.
+port_forward() {
+  local pid_variable=$1 namespace=$2 target=$3 local_port=$4 remote_port=$5 probe=$6
+  # kubectl itself, not the k function: $! must be kubectl's PID for kill to stop it.
+  kubectl --context "kind-$KIND_CLUSTER" -n "$namespace" port-forward --address 127.0.0.1 \
+    "$target" "$local_port:$remote_port" >>"$WORK/port-forward-${target#*/}.log" 2>&1 &
+  local pid=$! log=$WORK/port-forward-${target#*/}.log deadline=$((SECONDS + 60))
+  printf -v "$pid_variable" '%s' "$pid"
+  until curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$local_port$probe" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      cat "$log" >&2
+      echo "port-forward to $namespace/$target exited" >&2
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      echo "timed out after 60s waiting for $probe through the port-forward to $namespace/$target" >&2
+      return 1
+    fi
+    sleep 1
+  done
+}
+
+stop() {
+  local pid
+  for pid in "$@"; do
+    if [[ -n $pid ]]; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+}
+
+# set_params KEY=VALUE...: set dotted keys of params.yaml (values parsed as YAML).
+set_params() {
+  "$PY" - "$@" <<'EOF'
+import sys
+
+import yaml
+
+with open("params.yaml", encoding="utf-8") as file:
+    params = yaml.safe_load(file)
+for assignment in sys.argv[1:]:
+    key, _, value = assignment.partition("=")
+    section, name = key.split(".")
+    params[section][name] = yaml.safe_load(value)
+with open("params.yaml", "w", encoding="utf-8") as file:
+    yaml.safe_dump(params, file, sort_keys=False)
+EOF
+}
+
+# pipeline ARGS...: dvc repro ARGS against the port-forwarded MLflow (output also in
+# pipeline.log, which lands in LOG_DIR on failure).
+pipeline() {
+  echo "\$ MLFLOW_TRACKING_URI=http://127.0.0.1:$MLFLOW_PORT dvc repro $*" | tee -a "$WORK/pipeline.log"
+  env PATH="$VENV/bin:$PATH" MLFLOW_TRACKING_URI="http://127.0.0.1:$MLFLOW_PORT" \
+    dvc repro "$@" 2>&1 | tee -a "$WORK/pipeline.log"
+}
+
+registered_version() {
+  "$PY" -c 'import json; print(json.load(open("reports/registration.json"))["version"])'
+}
+
+promote() {
+  env MLFLOW_TRACKING_URI="http://127.0.0.1:$MLFLOW_PORT" \
+    "$PY" -m training.promote --model "$MODEL_NAME" --version "$1" --stage Production
+}
+
+# predict VERSION: POST a review through a fresh port-forward to the Service; the answer
+# must be a valid prediction made by model VERSION, and /metrics must count it.
+predict() {
+  local version=$1 body metrics
+  # A new port-forward each time: one forwards to a single pod, which a rollout replaces.
+  port_forward MODEL_PF_PID "$NAMESPACE" "service/$RESOURCE" "$MODEL_PORT" "$SERVICE_PORT" /readyz
+  echo "\$ curl -s -X POST http://127.0.0.1:$MODEL_PORT/predict -H 'Content-Type: application/json' -d '{\"text\": \"$REVIEW\"}'"
+  body=$(curl -fsS --max-time 30 -X POST "http://127.0.0.1:$MODEL_PORT/predict" \
+    -H 'Content-Type: application/json' -d "{\"text\": \"$REVIEW\"}")
+  echo "$body"
+  "$PY" - "$MODEL_NAME" "$version" "$body" <<'EOF' || fail "unexpected answer from /predict"
+import json
+import sys
+
+name, version, body = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+assert body["model"] == {"name": name, "version": version}, body["model"]
+(prediction,) = body["predictions"]
+assert prediction["label"] in ("positive", "negative"), prediction
+assert 0.0 <= prediction["probability_positive"] <= 1.0, prediction
+EOF
+  metrics=$(curl -fsS --max-time 10 "http://127.0.0.1:$MODEL_PORT/metrics")
+  grep -E "^sentiment_predictions_total\{.*model_version=\"$version\"" <<<"$metrics" ||
+    fail "/metrics counts no prediction of version $version"
+  stop "$MODEL_PF_PID"
+  MODEL_PF_PID=
+}
+
+status_field() {
+  k -n "$NAMESPACE" get "sentimentmodel/$RESOURCE" -o "jsonpath={$1}"
+}
+
+condition() {
+  status_field ".status.conditions[?(@.type==\"$1\")].status"
+}
+
+children_left() {
+  k -n "$NAMESPACE" get "$CHILD_KINDS" -l "app.kubernetes.io/instance=$RESOURCE" -o name
+}
+
+children_gone() {
+  local left
+  left=$(children_left) || return 1
+  [[ -z $left ]]
+}
+
+collect_diagnostics() {
+  set +e
+  echo "Collecting diagnostics in $LOG_DIR" >&2
+  mkdir -p "$LOG_DIR"
+  cp "$WORK"/*.log "$LOG_DIR"/ 2>/dev/null
+  k get nodes -o wide >"$LOG_DIR/nodes.txt" 2>&1
+  k get all,sentimentmodels,servicemonitors,scaledobjects,triggerauthentications,configmaps \
+    -A -o wide >"$LOG_DIR/resources.txt" 2>&1
+  k get sentimentmodels -A -o yaml >"$LOG_DIR/sentimentmodels.yaml" 2>&1
+  k get events -A --sort-by=.lastTimestamp >"$LOG_DIR/events.txt" 2>&1
+  local namespace pod
+  for namespace in "$NAMESPACE" mlflow "$OPERATOR_NAMESPACE"; do
+    k -n "$namespace" describe sentimentmodels,deployments,replicasets,pods,services \
+      >"$LOG_DIR/describe-$namespace.txt" 2>&1
+    for pod in $(k -n "$namespace" get pods -o name 2>/dev/null); do
+      k -n "$namespace" logs "$pod" --all-containers --timestamps \
+        >"$LOG_DIR/logs-$namespace-${pod#pod/}.txt" 2>&1
+      k -n "$namespace" logs "$pod" --all-containers --timestamps --previous \
+        >"$LOG_DIR/logs-$namespace-${pod#pod/}-previous.txt" 2>/dev/null ||
+        rm -f "$LOG_DIR/logs-$namespace-${pod#pod/}-previous.txt"
+    done
+  done
+  kind export logs "$LOG_DIR/kind" --name "$KIND_CLUSTER" >/dev/null 2>&1
+  return 0
+}
+
+on_exit() {
+  local status=$?
+  set +e
+  stop "$MODEL_PF_PID" "$MLFLOW_PF_PID"
+  # Give back the tracked pipeline files exactly as they were.
+  [[ -f $WORK/params.yaml ]] && cp "$WORK/params.yaml" params.yaml
+  if [[ -f $WORK/dvc.lock ]]; then
+    cp "$WORK/dvc.lock" dvc.lock
+  elif [[ -f $WORK/no-dvc.lock ]]; then
+    rm -f dvc.lock
+  fi
+  if ((status != 0)); then
+    collect_diagnostics
+    echo "kind e2e FAILED (exit $status); diagnostics in $LOG_DIR" >&2
+  fi
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap on_exit EXIT
+trap 'echo "error: line $LINENO: $BASH_COMMAND" >&2' ERR
+
+step "Preflight"
+for tool in docker kind kubectl curl; do
+  command -v "$tool" >/dev/null || fail "$tool is not on PATH"
+done
+[[ -x $PY && -x $VENV/bin/dvc ]] || fail "no .venv with dvc: run make install first"
+kind version
+kubectl version --client
+docker version --format 'docker {{.Server.Version}}'
+DATA_SOURCE=${DATA_SOURCE:-${SENTIMENT_DATA_SOURCE:-}}
+if [[ -z $DATA_SOURCE && -f ../shared/datasets/imdb/train.csv.gz ]]; then
+  DATA_SOURCE=$ROOT/../shared/datasets/imdb/train.csv.gz
+elif [[ -n $DATA_SOURCE && $DATA_SOURCE != *://* && $DATA_SOURCE != /* ]]; then
+  DATA_SOURCE=$INVOKED_FROM/$DATA_SOURCE
+fi
+# DVC cannot see environment overrides: the source goes into params.yaml instead.
+unset SENTIMENT_DATA_SOURCE DAGSHUB_REPO
+echo "data source: ${DATA_SOURCE:-ingest.source of params.yaml}, sample of $SAMPLE_ROWS reviews"
+resource=$("$PY" - "$RESOURCE_FILE" <<'EOF'
+import sys
+
+import yaml
+
+with open(sys.argv[1], encoding="utf-8") as file:
+    resource = yaml.safe_load(file)
+spec = resource["spec"]
+print(
+    resource["metadata"]["name"],
+    resource["metadata"].get("namespace", "default"),
+    spec["model"]["name"],
+    spec.get("service", {}).get("port", 80),
+    spec["server"]["image"],
+)
+EOF
+)
+read -r RESOURCE NAMESPACE MODEL_NAME SERVICE_PORT SERVER_IMAGE <<<"$resource"
+echo "resource: $NAMESPACE/$RESOURCE serving $MODEL_NAME, Service port $SERVICE_PORT"
+
+step "1. kind cluster $KIND_CLUSTER"
+if kind get clusters 2>/dev/null | grep -x "$KIND_CLUSTER" >/dev/null; then
+  echo "cluster $KIND_CLUSTER exists; using it"
+else
+  kind create cluster --name "$KIND_CLUSTER" --config examples/kind-cluster.yaml --wait 180s
+fi
+k cluster-info
+k wait --for=condition=Ready nodes --all --timeout=180s
+
+step "2. Build the images under the names the manifests use, and load them into kind"
+OPERATOR_IMAGE=$(k kustomize deploy/ | "$PY" -c '
+import sys, yaml
+(image,) = {c["image"] for d in yaml.safe_load_all(sys.stdin) if d and d["kind"] == "Deployment"
+            for c in d["spec"]["template"]["spec"]["containers"]}
+print(image)')
+for image in "$SERVER_IMAGE" "$OPERATOR_IMAGE"; do
+  [[ $image == *:* && $image != *:latest ]] ||
+    fail "$image: a side-loaded image needs a fixed tag (with latest the kubelet always pulls)"
+done
+echo "model server: $SERVER_IMAGE"
+echo "operator:     $OPERATOR_IMAGE"
+docker build --file Dockerfile.server --tag "$SERVER_IMAGE" .
+docker build --file Dockerfile.operator --tag "$OPERATOR_IMAGE" .
+kind load docker-image --name "$KIND_CLUSTER" "$SERVER_IMAGE" "$OPERATOR_IMAGE"
+
+step "3. ServiceMonitor, ScaledObject and TriggerAuthentication CRDs"
+# Server-side apply: KEDA's CRDs exceed the client-side last-applied annotation limit.
+k apply --server-side -f "$SERVICE_MONITOR_CRD"
+k apply --server-side -f "$KEDA_CRDS"
+k wait --for=condition=Established --timeout=60s \
+  crd/servicemonitors.monitoring.coreos.com crd/scaledobjects.keda.sh crd/triggerauthentications.keda.sh
+
+step "4. The operator (kubectl apply -k deploy/) and MLflow (examples/mlflow-server.yaml)"
+k apply -k deploy/
+k wait --for=condition=Established --timeout=60s crd/sentimentmodels.mlops.sentiment-operator.io
+k apply -f examples/mlflow-server.yaml
+k -n "$OPERATOR_NAMESPACE" rollout status deployment/sentiment-operator --timeout=180s
+k -n mlflow rollout status deployment/mlflow --timeout=300s
+
+step "5. Train and register v1 on $SAMPLE_ROWS reviews through a port-forward to MLflow"
+port_forward MLFLOW_PF_PID mlflow service/mlflow "$MLFLOW_PORT" 5000 /health
+echo "MLflow at http://127.0.0.1:$MLFLOW_PORT"
+cp params.yaml "$WORK/params.yaml"
+if [[ -f dvc.lock ]]; then cp dvc.lock "$WORK/dvc.lock"; else touch "$WORK/no-dvc.lock"; fi
+# A small sample and 2^18 hashed features: a model of a few MB that trains in seconds.
+set_params "ingest.max_rows=$SAMPLE_ROWS" train.hash_bits=18
+if [[ -n $DATA_SOURCE ]]; then set_params "ingest.source=$DATA_SOURCE"; fi
+# --force: register against this MLflow even when an earlier run left matching outputs.
+pipeline --force
+V1=$(registered_version)
+promote "$V1"
+
+step "6. Apply $RESOURCE_FILE and wait for Ready"
+k apply -f "$RESOURCE_FILE"
+k -n "$NAMESPACE" wait --for=condition=Ready "sentimentmodel/$RESOURCE" --timeout=600s
+k -n "$NAMESPACE" get "sentimentmodel/$RESOURCE" -o wide
+[[ $(status_field .status.lastReadyVersion) == "$V1" ]] || fail "lastReadyVersion is not $V1"
+pinned=$(k -n "$NAMESPACE" get "deployment/$RESOURCE" \
+  -o 'jsonpath={.spec.template.spec.containers[0].env[?(@.name=="MODEL_URI")].value}') || pinned=
+[[ $pinned == "models:/$MODEL_NAME/$V1" ]] || fail "the Deployment pins $pinned, not v$V1"
+for unavailable in MonitoringUnavailable AutoscalingUnavailable; do
+  [[ $(condition "$unavailable") != True ]] || fail "$unavailable is True although the CRDs are installed"
+done
+for child in "deployment/$RESOURCE" "service/$RESOURCE" "servicemonitor.monitoring.coreos.com/$RESOURCE" \
+  "triggerauthentication.keda.sh/$RESOURCE" "scaledobject.keda.sh/$RESOURCE" "configmap/$RESOURCE-dashboard"; do
+  owner=$(k -n "$NAMESPACE" get "$child" \
+    -o 'jsonpath={.metadata.ownerReferences[?(@.kind=="SentimentModel")].name}') || owner=
+  [[ $owner == "$RESOURCE" ]] || fail "$child is missing or not owned by sentimentmodel/$RESOURCE"
+  echo "$child: owned by sentimentmodel/$RESOURCE"
+done
+
+step "7. curl /predict: version $V1 answers"
+predict "$V1"
+
+step "8. Train v2 (another train.classifier_c), promote it, wait for the rollout"
+set_params train.classifier_c=10.0
+# Only train, evaluate and register rerun; --no-run-cache: register must really run.
+pipeline --no-run-cache
+V2=$(registered_version)
+[[ $V2 != "$V1" ]] || fail "the pipeline registered no new version"
+promote "$V2"
+k -n "$NAMESPACE" wait --for=jsonpath='{.status.lastReadyVersion}'="$V2" \
+  "sentimentmodel/$RESOURCE" --timeout=600s
+k -n "$NAMESPACE" rollout status "deployment/$RESOURCE" --timeout=300s
+k -n "$NAMESPACE" wait --for=condition=Ready "sentimentmodel/$RESOURCE" --timeout=120s
+k -n "$NAMESPACE" get "sentimentmodel/$RESOURCE" -o wide
+k -n "$NAMESPACE" get events --field-selector "involvedObject.name=$RESOURCE,involvedObject.kind=SentimentModel"
+
+step "9. curl /predict: version $V2 answers"
+predict "$V2"
+
+step "10. Delete the resource: garbage collection removes every child"
+k -n "$NAMESPACE" delete "sentimentmodel/$RESOURCE" --timeout=120s
+if ! wait_for 180 "garbage collection" children_gone; then
+  children_left >&2 || true
+  fail "children of $RESOURCE left behind"
+fi
+echo "no $CHILD_KINDS labelled app.kubernetes.io/instance=$RESOURCE left"
+
+step "kind e2e passed: v$V1 served, v$V2 rolled out by promotion alone, children collected"

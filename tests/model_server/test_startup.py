@@ -1,0 +1,143 @@
+"""Start-up: live at once, ready once the model answers, a clean exit when it cannot load."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import mlflow
+import pytest
+import requests
+
+from model_server.errors import ErrorBody
+from model_server.schemas import Metadata, Readiness
+from tests.conftest import ALIAS
+from tests.model_server.sample_model import RegisteredModel
+from tests.model_server.servers import model_server, run_to_exit, server_env
+from tests.model_server.stall_proxy import stalling_proxy
+from tests.support.mlflow_server import MlflowServer
+from tests.support.processes import free_port
+
+pytestmark = pytest.mark.integration
+
+APP_LOAD_ERROR = 4
+
+
+def test_live_at_once_ready_only_after_the_model_loads(
+    tmp_path: Path, registered_model: RegisteredModel
+) -> None:
+    """The registry answers only when released: until then the server is live but not ready.
+
+    Served by alias, so readiness also shows the alias resolved to its concrete version.
+    """
+    # The alias's version now (other test folders may register newer versions of the model).
+    client = mlflow.MlflowClient(registered_model.tracking_uri)
+    version = str(client.get_model_version_by_alias(registered_model.name, ALIAS).version)
+    registry = urlsplit(registered_model.tracking_uri)
+    assert registry.hostname is not None
+    assert registry.port is not None
+    with stalling_proxy(registry.hostname, registry.port) as proxy:
+        env = server_env(
+            tmp_path, f"models:/{registered_model.name}@{ALIAS}", f"http://127.0.0.1:{proxy.port}"
+        )
+        with model_server(tmp_path, env, wait_ready=False) as server:
+            _wait_until(lambda: proxy.connections > 0, "the server to ask the registry")
+            loading = requests.get(f"{server.url}/readyz", timeout=30)
+            assert loading.status_code == 503
+            assert Readiness.model_validate_json(loading.content).status == "loading"
+            refused = requests.post(f"{server.url}/predict", json={"text": "fine"}, timeout=30)
+            assert refused.status_code == 503
+            assert refused.headers["Retry-After"] == "1"
+            assert "loading" in ErrorBody.model_validate_json(refused.content).message
+            assert requests.get(f"{server.url}/metadata", timeout=30).status_code == 503
+            metrics = requests.get(f"{server.url}/metrics", timeout=30).text
+            assert "sentiment_model_info{" not in metrics
+
+            proxy.release()
+            _wait_ready(server.url)
+            ready = Readiness.model_validate_json(requests.get(f"{server.url}/readyz").content)
+            assert ready == Readiness(
+                status="ready", model_name=registered_model.name, model_version=version
+            )
+            metadata = Metadata.model_validate_json(requests.get(f"{server.url}/metadata").content)
+            assert metadata.model_uri == f"models:/{registered_model.name}/{version}"
+            answer = requests.post(f"{server.url}/predict", json={"text": "fine"}, timeout=30)
+            assert answer.json()["model"]["version"] == version
+
+
+def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _wait_ready(url: str) -> None:
+    from tests.support.processes import wait_http
+
+    wait_http(f"{url}/readyz", timeout=180)
+
+
+def _assert_one_clear_failure(status: int, log: str, uri: str, reason: str) -> None:
+    assert status == APP_LOAD_ERROR, log[-3000:]
+    lines = [line for line in log.splitlines() if "model load failed:" in line]
+    assert len(lines) == 1, log[-3000:]
+    assert f"model load failed: {uri}: " in lines[0]
+    assert reason.lower() in lines[0].lower(), lines[0]
+    assert "Traceback" not in log
+
+
+def test_a_missing_model_exits_non_zero_with_one_line(
+    tmp_path: Path, shared_mlflow: MlflowServer
+) -> None:
+    uri = "models:/no-such-model/1"
+    status, log = run_to_exit(tmp_path, server_env(tmp_path, uri, shared_mlflow.url))
+    _assert_one_clear_failure(status, log, uri, "no-such-model")
+
+
+def test_a_model_of_another_flavor_exits_non_zero(
+    tmp_path: Path, shared_mlflow: MlflowServer, wrong_flavor_uri: str
+) -> None:
+    env = server_env(tmp_path, wrong_flavor_uri, shared_mlflow.url)
+    status, log = run_to_exit(tmp_path, env)
+    _assert_one_clear_failure(status, log, wrong_flavor_uri, "flavor is not sklearn")
+
+
+def test_an_unreachable_registry_exits_non_zero_without_leaking_credentials(
+    tmp_path: Path, registered_model: RegisteredModel
+) -> None:
+    tracking = f"http://admin:s3cret-pass@127.0.0.1:{free_port()}"
+    env = server_env(
+        tmp_path,
+        registered_model.uri,
+        tracking,
+        MLFLOW_TRACKING_USERNAME="admin",
+        MLFLOW_TRACKING_PASSWORD="s3cret-pass",
+        MLFLOW_TRACKING_TOKEN="s3cret-token",
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+    )
+    status, log = run_to_exit(tmp_path, env)
+    _assert_one_clear_failure(status, log, registered_model.uri, "connection")
+    assert "s3cret" not in log
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"MODEL_URI": ""}, "MODEL_URI is required"),
+        ({"PORT": "http"}, "PORT='http': must be a whole number"),
+        ({"WORKERS": "0"}, "WORKERS='0': must be at least 1"),
+        ({"MAX_BATCH_SIZE": "-5"}, "MAX_BATCH_SIZE='-5'"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud': must be one of"),
+    ],
+)
+def test_a_bad_environment_exits_with_status_2_before_starting(
+    tmp_path: Path, overrides: dict[str, str], message: str
+) -> None:
+    env = server_env(tmp_path, "models:/any/1", "http://127.0.0.1:9", **overrides)
+    status, log = run_to_exit(tmp_path, env, timeout=60)
+    assert status == 2
+    assert message in log
+    assert "Starting gunicorn" not in log

@@ -1,0 +1,347 @@
+"""The operator under test, a client for the emulated cluster, and MLflow model helpers.
+
+The operator runs exactly as in production: ``python -m sentiment_operator run``, in
+its own process, configured by a kubeconfig pointing at the emulator. Tests talk to
+the emulator through the same HTTP API, and play the Deployment controller's part by
+writing Deployment status, as a kubelet and controller would.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import mlflow
+from mlflow import MlflowClient
+from sentiment_operator.kube import KubeApi, ObjectRef
+from sentiment_operator.spec import API_VERSION, KIND
+
+from tests.support.kube_emulator import KubeEmulator
+from tests.support.mlflow_server import MlflowServer, mlflow_executable
+from tests.support.processes import free_port, running, wait_http
+
+T = TypeVar("T")
+
+#: Faster retries than production so fault tests finish in seconds.
+OPERATOR_ENV = {
+    "SENTIMENT_RETRY_BASE_SECONDS": "1",
+    "SENTIMENT_RETRY_MAX_SECONDS": "5",
+    "SENTIMENT_REGISTRY_TIMEOUT_SECONDS": "3",
+    "SENTIMENT_LOG_LEVEL": "INFO",
+}
+POLL_SECONDS = 5  # the smallest interval the spec accepts
+
+
+def wait_for(
+    probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.2
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail saying ``what`` never happened."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def condition(obj: Mapping[str, Any] | None, type_: str) -> dict[str, Any]:
+    """The ``type_`` condition of an object's status, or an empty dict."""
+    for item in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if item.get("type") == type_:
+            return dict(item)
+    return {}
+
+
+def pinned(deployment: Mapping[str, Any] | None) -> str | None:
+    """The MODEL_URI a Deployment's model-server container is pinned to."""
+    if deployment is None:
+        return None
+    for container in deployment["spec"]["template"]["spec"]["containers"]:
+        for variable in container.get("env") or []:
+            if variable["name"] == "MODEL_URI":
+                value: str = variable["value"]
+                return value
+    return None
+
+
+@dataclass
+class Cluster:
+    """The emulated cluster, seen through the Kubernetes API as kubectl would."""
+
+    emulator: KubeEmulator
+    api: KubeApi = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.api = KubeApi(self.emulator.api_client(), field_manager="tests")
+
+    def create_model(self, namespace: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """``kubectl apply`` a SentimentModel."""
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": dict(spec),
+        }
+        return self.api.create(body)
+
+    def model(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.api.get(ObjectRef(API_VERSION, KIND, namespace, name))
+
+    def status(self, namespace: str, name: str) -> dict[str, Any]:
+        """The SentimentModel's status ({} while it has none)."""
+        status: dict[str, Any] = (self.model(namespace, name) or {}).get("status") or {}
+        return status
+
+    def patch_model(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        self.api.patch(ObjectRef(API_VERSION, KIND, namespace, name), patch)
+
+    def deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.api.get(ObjectRef("apps/v1", "Deployment", namespace, name))
+
+    def service(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.api.get(ObjectRef("v1", "Service", namespace, name))
+
+    def children(self, namespace: str) -> list[dict[str, Any]]:
+        """Every Deployment and Service in the namespace."""
+        found = []
+        for api_version, kind in (("apps/v1", "Deployment"), ("v1", "Service")):
+            for item in self.api.list(api_version, kind, namespace) or []:
+                found.append({"apiVersion": api_version, "kind": kind, **item})
+        return found
+
+    def events(self, namespace: str, name: str | None = None) -> list[dict[str, Any]]:
+        """Events on the SentimentModel ``name`` (on any object when None), oldest first."""
+        events = self.api.list("v1", "Event", namespace) or []
+        return [
+            event
+            for event in events
+            if name is None
+            or (
+                event["involvedObject"].get("kind") == KIND
+                and event["involvedObject"].get("name") == name
+            )
+        ]
+
+    def event_reasons(self, namespace: str, name: str) -> list[str]:
+        return [event["reason"] for event in self.events(namespace, name)]
+
+    def set_deployment_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Write a Deployment's status, as the Deployment controller does."""
+        ref = ObjectRef("apps/v1", "Deployment", namespace, name)
+        self.api.patch(ref, {"status": dict(status)}, subresource="status")
+
+    def roll_out(self, namespace: str, name: str) -> None:
+        """Report the current template of a Deployment as fully rolled out and ready."""
+        deployment = self.deployment(namespace, name)
+        assert deployment is not None, f"no Deployment {namespace}/{name}"
+        replicas = deployment["spec"].get("replicas", 1)
+        self.set_deployment_status(
+            namespace,
+            name,
+            {
+                "observedGeneration": deployment["metadata"]["generation"],
+                "replicas": replicas,
+                "updatedReplicas": replicas,
+                "readyReplicas": replicas,
+                "availableReplicas": replicas,
+                "conditions": [
+                    {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
+                ],
+            },
+        )
+
+    def miss_deadline(self, namespace: str, name: str) -> None:
+        """Report the current template as stuck: its new pod never became ready in time."""
+        deployment = self.deployment(namespace, name)
+        assert deployment is not None, f"no Deployment {namespace}/{name}"
+        replicas = deployment["spec"].get("replicas", 1)
+        self.set_deployment_status(
+            namespace,
+            name,
+            {
+                "observedGeneration": deployment["metadata"]["generation"],
+                "replicas": replicas + 1,
+                "updatedReplicas": 1,
+                "readyReplicas": replicas,
+                "availableReplicas": replicas,
+                "unavailableReplicas": 1,
+                "conditions": [
+                    {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                    {
+                        "type": "Progressing",
+                        "status": "False",
+                        "reason": "ProgressDeadlineExceeded",
+                        "message": f'ReplicaSet "{name}-new" has timed out progressing.',
+                    },
+                ],
+            },
+        )
+
+    def delete_models(self, namespace: str) -> None:
+        """Delete every SentimentModel of the namespace (the operator then forgets them)."""
+        for item in self.api.list(API_VERSION, KIND, namespace) or []:
+            self.api.delete(ObjectRef(API_VERSION, KIND, namespace, item["metadata"]["name"]))
+
+
+class OperatorProcess:
+    """``sentiment-operator run --all-namespaces`` against the emulator, restartable."""
+
+    def __init__(self, emulator: KubeEmulator, workdir: Path) -> None:
+        self.emulator = emulator
+        self.workdir = workdir
+        self.log_path = workdir / "operator-0.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._stack = contextlib.ExitStack()
+        self.starts = 0
+
+    def start(self) -> None:
+        """Start it and wait until its liveness endpoint answers."""
+        port = free_port()
+        env = {**os.environ, "KUBECONFIG": str(self.emulator.kubeconfig), **OPERATOR_ENV}
+        command = [
+            sys.executable, "-m", "sentiment_operator", "run", "--all-namespaces",
+            "--liveness", f"http://127.0.0.1:{port}/healthz",
+        ]  # fmt: skip
+        self.starts += 1
+        self.log_path = self.workdir / f"operator-{self.starts}.log"
+        self.process = self._stack.enter_context(
+            running(command, log_path=self.log_path, env=env, cwd=self.workdir)
+        )
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=120, process=self.process)
+
+    def stop(self) -> None:
+        """SIGTERM it, as Kubernetes stops a pod."""
+        self._stack.close()
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def rss_kib(self) -> int:
+        """Resident memory of the operator process, KiB."""
+        assert self.process is not None, "the operator is not running"
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS for the operator process")
+
+
+class ModelRegistry:
+    """Register and promote versions of tiny models in a real MLflow server.
+
+    By default every version is one real scikit-learn model, logged once. With
+    ``source``, versions point at that artifact location instead: the operator only
+    resolves versions, and logging a model through a slow (e.g. authenticating)
+    server costs a minute.
+    """
+
+    def __init__(self, url: str, *, source: str | None = None) -> None:
+        self.url = url
+        self.client = MlflowClient(url)
+        self._source = source
+        self._external = source is not None
+
+    def _model_source(self) -> str:
+        if self._source is None:
+            import numpy as np
+            from sklearn.linear_model import LogisticRegression
+
+            mlflow.set_tracking_uri(self.url)
+            model = LogisticRegression().fit(np.array([[0.0], [1.0]]), np.array([0, 1]))
+            with mlflow.start_run():
+                info = mlflow.sklearn.log_model(
+                    model, name="model", pip_requirements=["scikit-learn"]
+                )
+            self._source = info.model_uri
+        return self._source
+
+    def add_version(self, name: str) -> str:
+        """Register a new version of ``name`` (creating the model first if needed)."""
+        source = self._model_source()
+        if self._external:
+            try:
+                self.client.get_registered_model(name)
+            except mlflow.MlflowException:
+                self.client.create_registered_model(name)
+            return str(self.client.create_model_version(name, source=source).version)
+        mlflow.set_tracking_uri(self.url)
+        return str(mlflow.register_model(source, name).version)
+
+    def promote(self, name: str, version: str, stage: str = "Production") -> None:
+        """Move ``version`` into ``stage``, archiving whatever was there."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            self.client.transition_model_version_stage(
+                name, version, stage, archive_existing_versions=True
+            )
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(name, alias, version)
+
+
+def model_spec(
+    tracking_uri: str,
+    model: str,
+    *,
+    stage: str | None = None,
+    alias: str | None = None,
+    **sections: Any,
+) -> dict[str, Any]:
+    """A SentimentModel spec polling every :data:`POLL_SECONDS`; ``sections`` merge in."""
+    selector = {"alias": alias} if alias is not None else {"stage": stage or "Production"}
+    spec: dict[str, Any] = {
+        "model": {"name": model, **selector},
+        "registry": {"trackingUri": tracking_uri, "pollIntervalSeconds": POLL_SECONDS},
+    }
+    for key, value in sections.items():
+        spec[key] = {**spec.get(key, {}), **value}
+    return spec
+
+
+@contextlib.contextmanager
+def basic_auth_mlflow_server(root: Path, *, admin_password: str) -> Iterator[MlflowServer]:
+    """``mlflow server --app-name basic-auth``: every request needs the admin's login."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        mlflow_executable(), "server", "--app-name", "basic-auth",
+        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination", str(root / "artifacts"),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "tests-only",
+    }
+    log_path = root / "mlflow-server.log"
+    with running(command, log_path=log_path, env=env, cwd=root) as process:
+        wait_http(f"{url}/health", timeout=120, process=process)
+        yield MlflowServer(url=url, root=root, log_path=log_path)
+
+
+def secret(namespace: str, name: str, data: Mapping[str, str]) -> dict[str, Any]:
+    """A Secret object holding ``data``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {key: base64.b64encode(value.encode()).decode() for key, value in data.items()},
+    }

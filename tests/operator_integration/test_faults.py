@@ -1,0 +1,202 @@
+"""Faults are reported as conditions and Events, retried, and never take children away."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sentiment_operator.kube import ObjectRef
+
+from tests.operator_integration.harness import (
+    Cluster,
+    ModelRegistry,
+    OperatorProcess,
+    basic_auth_mlflow_server,
+    condition,
+    model_spec,
+    pinned,
+    secret,
+    wait_for,
+)
+from tests.support.mlflow_server import mlflow_server
+from tests.support.processes import free_port
+
+pytestmark = pytest.mark.integration
+
+NAME = "reviews"
+
+
+def reason_of(cluster: Cluster, namespace: str, type_: str) -> str | None:
+    return condition(cluster.model(namespace, NAME), type_).get("reason")
+
+
+def test_invalid_spec_is_reported_and_creates_nothing(
+    cluster: Cluster,
+    models: ModelRegistry,
+    operator: OperatorProcess,
+    namespace: str,
+    model_name: str,
+) -> None:
+    models.promote(model_name, models.add_version(model_name))
+    spec = model_spec(models.url, model_name)
+    spec["model"]["alias"] = "champion"  # a stage and an alias: the spec must pick one
+    cluster.create_model(namespace, NAME, spec)
+
+    wait_for(
+        lambda: reason_of(cluster, namespace, "Ready") == "InvalidSpec", timeout=60,
+        what="Ready=False with reason InvalidSpec",
+    )  # fmt: skip
+    model = cluster.model(namespace, NAME)
+    assert condition(model, "Ready")["status"] == "False"
+    degraded = condition(model, "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "InvalidSpec")
+    assert "exactly one of stage and alias" in degraded["message"]
+    assert cluster.children(namespace) == []
+    wait_for(
+        lambda: "InvalidSpec" in cluster.event_reasons(namespace, NAME), timeout=15,
+        what="an InvalidSpec event",
+    )  # fmt: skip
+
+    # Not a crash loop: the operator is alive and acts on the corrected spec.
+    assert operator.process is not None
+    assert operator.process.poll() is None
+    cluster.patch_model(namespace, NAME, {"spec": {"model": {"alias": None}}})
+    wait_for(
+        lambda: pinned(cluster.deployment(namespace, NAME)) == f"models:/{model_name}/1",
+        timeout=60, what="the corrected spec to be deployed",
+    )  # fmt: skip
+    assert condition(cluster.model(namespace, NAME), "Degraded")["status"] == "False"
+
+
+def test_model_missing_from_the_registry_is_retried_until_it_appears(
+    cluster: Cluster, models: ModelRegistry, namespace: str, model_name: str
+) -> None:
+    cluster.create_model(namespace, NAME, model_spec(models.url, model_name))
+
+    wait_for(
+        lambda: reason_of(cluster, namespace, "ModelResolved") == "ModelNotFound", timeout=60,
+        what="ModelResolved=False with reason ModelNotFound",
+    )  # fmt: skip
+    assert cluster.children(namespace) == []
+    wait_for(
+        lambda: "ModelNotFound" in cluster.event_reasons(namespace, NAME), timeout=15,
+        what="a ModelNotFound event",
+    )  # fmt: skip
+
+    models.promote(model_name, models.add_version(model_name))
+    wait_for(
+        lambda: pinned(cluster.deployment(namespace, NAME)) == f"models:/{model_name}/1",
+        timeout=60, what="the model to be deployed once it is registered",
+    )  # fmt: skip
+    wait_for(
+        lambda: condition(cluster.model(namespace, NAME), "ModelResolved").get("status") == "True",
+        timeout=15, what="ModelResolved=True",
+    )  # fmt: skip
+
+
+def test_missing_credentials_secret_is_reported_until_it_exists(
+    cluster: Cluster,
+    models: ModelRegistry,
+    operator: OperatorProcess,
+    namespace: str,
+    model_name: str,
+) -> None:
+    models.promote(model_name, models.add_version(model_name))
+    spec = model_spec(models.url, model_name, registry={"credentialsSecret": "mlflow-login"})
+    cluster.create_model(namespace, NAME, spec)
+
+    wait_for(
+        lambda: reason_of(cluster, namespace, "ModelResolved") == "CredentialsMissing",
+        timeout=60, what="ModelResolved=False with reason CredentialsMissing",
+    )  # fmt: skip
+    assert "mlflow-login" in condition(cluster.model(namespace, NAME), "ModelResolved")["message"]
+    assert cluster.children(namespace) == []
+
+    password = "s3cret-do-not-leak"
+    data = {"MLFLOW_TRACKING_USERNAME": "reader", "MLFLOW_TRACKING_PASSWORD": password}
+    cluster.api.create(secret(namespace, "mlflow-login", data))
+    deployment = wait_for(
+        lambda: cluster.deployment(namespace, NAME), timeout=60,
+        what="the Deployment once the Secret exists",
+    )  # fmt: skip
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["envFrom"] == [{"secretRef": {"name": "mlflow-login"}}]
+    model = cluster.model(namespace, NAME)
+    assert password not in str(model)
+    assert password not in str(cluster.events(namespace))
+    assert password not in operator.log()
+
+
+def test_unreachable_registry_is_reported_and_the_children_keep_serving(
+    cluster: Cluster, namespace: str, model_name: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    with mlflow_server(tmp_path / "mlflow", port=port) as server:
+        registry = ModelRegistry(server.url)
+        registry.promote(model_name, registry.add_version(model_name))
+        cluster.create_model(namespace, NAME, model_spec(server.url, model_name))
+        wait_for(lambda: cluster.service(namespace, NAME), timeout=60, what="the Service")
+        cluster.roll_out(namespace, NAME)
+        wait_for(
+            lambda: condition(cluster.model(namespace, NAME), "Ready").get("status") == "True",
+            timeout=30, what="Ready=True",
+        )  # fmt: skip
+        before = {c["kind"]: c["metadata"]["uid"] for c in cluster.children(namespace)}
+
+    # The registry is down now.
+    wait_for(
+        lambda: reason_of(cluster, namespace, "ModelResolved") == "RegistryUnavailable",
+        timeout=60, what="ModelResolved=False with reason RegistryUnavailable",
+    )  # fmt: skip
+    model = cluster.model(namespace, NAME)
+    assert server.url in condition(model, "ModelResolved")["message"]
+    assert condition(model, "Ready")["status"] == "True"  # still serving version 1
+    assert {c["kind"]: c["metadata"]["uid"] for c in cluster.children(namespace)} == before
+    assert pinned(cluster.deployment(namespace, NAME)) == f"models:/{model_name}/1"
+    assert "RegistryUnavailable" in cluster.event_reasons(namespace, NAME)
+
+    # Back up on the same address: the operator's retries find it again.
+    with mlflow_server(tmp_path / "mlflow", port=port):
+        wait_for(
+            lambda: condition(cluster.model(namespace, NAME), "ModelResolved").get("status")
+            == "True",
+            timeout=60, what="ModelResolved=True once the registry is back",
+        )  # fmt: skip
+    assert cluster.api.get(ObjectRef("apps/v1", "Deployment", namespace, NAME)) is not None
+
+
+def test_credentials_from_the_secret_reach_the_registry(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    model_name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    password = "Adm1n-pass-for-this-test-only"
+    with basic_auth_mlflow_server(tmp_path / "mlflow", admin_password=password) as server:
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")  # this test's own client
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+        registry = ModelRegistry(server.url, source="s3://models/reviews/1")
+        registry.promote(model_name, registry.add_version(model_name))
+        login = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "wrong"}
+        cluster.api.create(secret(namespace, "mlflow-login", login))
+        spec = model_spec(server.url, model_name, registry={"credentialsSecret": "mlflow-login"})
+        cluster.create_model(namespace, NAME, spec)
+
+        wait_for(
+            lambda: reason_of(cluster, namespace, "ModelResolved") == "RegistryAccessDenied",
+            timeout=60, what="ModelResolved=False with reason RegistryAccessDenied",
+        )  # fmt: skip
+        assert cluster.children(namespace) == []
+
+        # Rotating the Secret is enough: the operator reads it on every attempt.
+        fixed = secret(namespace, "mlflow-login", {**login, "MLFLOW_TRACKING_PASSWORD": password})
+        cluster.api.patch(ObjectRef("v1", "Secret", namespace, "mlflow-login"), fixed)
+        wait_for(
+            lambda: pinned(cluster.deployment(namespace, NAME)) == f"models:/{model_name}/1",
+            timeout=60, what="the model deployed with the corrected credentials",
+        )  # fmt: skip
+    assert password not in str(cluster.model(namespace, NAME))
+    assert password not in str(cluster.events(namespace))
+    assert password not in operator.log()
