@@ -24,14 +24,13 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import kopf
-from sentiment_operator.kube import plural_of
-from sentiment_operator.reconcile import MANAGED_KINDS, Outcome, Reconciler
+from sentiment_operator.reconcile import Outcome, Reconciler
+from sentiment_operator.render.kinds import CHILD_KINDS
 from sentiment_operator.render.labels import MANAGED_BY
 from sentiment_operator.spec import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
@@ -120,17 +119,6 @@ def _owner_name(body: kopf.Body) -> str | None:
     return None
 
 
-def _split(api_version: str) -> tuple[str, str]:
-    group, _, version = api_version.rpartition("/")
-    return group, version
-
-
-def _managed_kinds() -> Iterator[tuple[str, str, str]]:
-    for api_version, kind in MANAGED_KINDS:
-        group, version = _split(api_version)
-        yield group, version, plural_of(kind)
-
-
 def register(registry: kopf.OperatorRegistry) -> None:
     """Register the SentimentModel handlers in ``registry``."""
 
@@ -192,7 +180,9 @@ def register(registry: kopf.OperatorRegistry) -> None:
         finally:
             runtime.forget((namespace, name))
 
-    for group, version, plural in _managed_kinds():
+    # Every child kind, served or not: kopf skips a resource the cluster lacks with a
+    # warning and starts watching it when its CRD appears (it watches the CRDs).
+    for group, version, plural in (kind.resource for kind in CHILD_KINDS):
 
         @kopf.on.event(
             group,

@@ -190,6 +190,17 @@ class KubeApi:
             raise
         return True
 
+    def served_resources(self, group_version: str) -> set[str] | None:
+        """The resource names discovery lists for a group/version; None if it serves none."""
+        prefix = "/api" if "/" not in group_version else "/apis"
+        try:
+            result = self._call("GET", f"{prefix}/{group_version}")
+        except ApiException as error:
+            if is_not_found(error):
+                return None
+            raise
+        return {resource["name"] for resource in result.get("resources") or []}
+
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """The decoded string data of a Secret, or None when it does not exist."""
         secret = self.get(ObjectRef("v1", "Secret", namespace, name))

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sentiment_operator.children import Applied, ChildConflict, apply_children
+from sentiment_operator.discovery import Discovery
 from sentiment_operator.kube import KubeApi, ObjectRef
 from sentiment_operator.registry import (
     CREDENTIAL_KEYS,
@@ -26,7 +27,16 @@ from sentiment_operator.registry import (
     credentials_id,
     selector_text,
 )
-from sentiment_operator.render import Owner, model_uri, render_children, service_url
+from sentiment_operator.render import (
+    CHILD_KINDS,
+    ChildKind,
+    Owner,
+    model_uri,
+    partition_by_crd,
+    render_children,
+    service_url,
+)
+from sentiment_operator.render.kinds import Resource
 from sentiment_operator.settings import OperatorSettings
 from sentiment_operator.spec import API_VERSION, KIND, SentimentModelSpec, SpecError, parse_spec
 from sentiment_operator.status import (
@@ -43,9 +53,6 @@ from sentiment_operator.status import (
 )
 
 logger = logging.getLogger(__name__)
-
-#: Every kind the operator creates, so a kind switched off in the spec is deleted.
-MANAGED_KINDS: tuple[tuple[str, str], ...] = (("apps/v1", "Deployment"), ("v1", "Service"))
 
 
 class CredentialsMissing(Exception):  # noqa: N818 - named after the reason it reports
@@ -72,11 +79,13 @@ class Reconciler:
         cache: VersionCache,
         settings: OperatorSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        discovery: Discovery | None = None,
     ) -> None:
         self.api = api
         self.cache = cache
         self.settings = settings
         self._clock = clock
+        self.discovery = discovery or Discovery(api)
 
     def reconcile(self, namespace: str, name: str, *, max_age: float | None = None) -> Outcome:
         """Bring one resource and its children in line.
@@ -123,9 +132,16 @@ class Reconciler:
         events: list[Event] = []
         deployment: dict[str, Any] | None = None
         apply_error: tuple[str, str] | None = None
+        unavailable: dict[str, str] | None = None
         if pin is not None:
+            served = self.discovery.served_child_kinds()
+            # Which kinds are missing does not depend on the version a rollback may pin.
+            _, missing = partition_by_crd(render_children(owner, spec, pin, self.settings), served)
+            unavailable = unavailable_features(missing)
             try:
-                deployment, pin, failed = self._deploy(owner, spec, pin, failed, last_ready, events)
+                deployment, pin, failed = self._deploy(
+                    owner, spec, pin, failed, last_ready, served, events
+                )
             except ChildConflict as error:
                 apply_error = (error.reason, str(error))
         rollout = rollout_of(deployment)
@@ -145,6 +161,7 @@ class Reconciler:
             last_ready=last_ready,
             deadline_seconds=spec.rollout.progress_deadline_seconds,
             url=service_url(owner, spec, self.settings),
+            unavailable=unavailable,
         )
         outcome = self._report(
             body, previous, observation, events, model=spec.model.name, selector=selector
@@ -196,13 +213,14 @@ class Reconciler:
         pin: str,
         failed: str | None,
         last_ready: str | None,
+        served: frozenset[Resource],
         events: list[Event],
     ) -> tuple[dict[str, Any] | None, str, str | None]:
         """Apply the children pinned to ``pin``; roll back a version past its deadline.
 
         Returns the live Deployment, the version pinned now and the failed version.
         """
-        deployment = _deployment(self._apply(owner, spec, pin, events))
+        deployment = _deployment(self._apply(owner, spec, pin, served, events))
         rollout = rollout_of(deployment)
         if rollout is None or not rollout.failed or rollout.version in (None, last_ready):
             return deployment, pin, failed
@@ -214,18 +232,27 @@ class Reconciler:
             f"{v(failed)} → {v(last_ready)}: {v(failed)} did not become ready within {deadline}s"
         )
         events.append(Event(WARNING, "RolledBack", message))
-        return _deployment(self._apply(owner, spec, last_ready, events)), last_ready, failed
+        applied = self._apply(owner, spec, last_ready, served, events)
+        return _deployment(applied), last_ready, failed
 
     def _apply(
-        self, owner: Owner, spec: SentimentModelSpec, version: str, events: list[Event]
+        self,
+        owner: Owner,
+        spec: SentimentModelSpec,
+        version: str,
+        served: frozenset[Resource],
+        events: list[Event],
     ) -> Applied:
-        desired = render_children(owner, spec, version, self.settings)
+        """Apply the children the cluster can take; delete owned ones no longer desired."""
+        desired, _ = partition_by_crd(render_children(owner, spec, version, self.settings), served)
         applied = apply_children(
             self.api,
             desired,
             namespace=owner.namespace,
             owner_uid=owner.uid,
-            prunable=MANAGED_KINDS,
+            prunable=[
+                (kind.api_version, kind.kind) for kind in CHILD_KINDS if kind.resource in served
+            ],
         )
         for verb, refs in (
             ("Created", applied.created),
@@ -253,6 +280,21 @@ class Reconciler:
             ref = ObjectRef.of(body)
             body = self.api.patch(ref, {"status": status}, subresource="status")
         return Outcome(body=body, events=events)
+
+
+def unavailable_features(missing: list[ChildKind]) -> dict[str, str]:
+    """Condition type → message, for each feature some of whose kinds the cluster lacks."""
+    by_condition: dict[str, list[ChildKind]] = {}
+    for kind in missing:
+        if kind.unavailable_condition is not None:
+            by_condition.setdefault(kind.unavailable_condition, []).append(kind)
+    return {
+        condition: (
+            f"the cluster does not serve {', '.join(str(k.crd_name) for k in kinds)}; "
+            f"skipped {', '.join(k.kind for k in kinds)} until the CRD is installed"
+        )
+        for condition, kinds in by_condition.items()
+    }
 
 
 def _present(mapping: Mapping[str, Any]) -> dict[str, Any]:

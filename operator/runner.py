@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import kopf
 from sentiment_operator import handlers
+from sentiment_operator.discovery import DEFAULT_TTL_SECONDS, Discovery
 from sentiment_operator.kube import KubeApi, load_api_client
 from sentiment_operator.reconcile import Reconciler
 from sentiment_operator.registry import VersionCache, configure_http_defaults
@@ -37,11 +38,13 @@ class RuntimeOptions:
     registry_timeout_seconds: int = 10
     workers: int = 8
     log_level: str = "INFO"
+    discovery_seconds: float = DEFAULT_TTL_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RuntimeOptions:
         """Read ``SENTIMENT_RETRY_BASE_SECONDS``, ``..._RETRY_MAX_SECONDS``,
-        ``..._REGISTRY_TIMEOUT_SECONDS``, ``..._WORKERS`` and ``..._LOG_LEVEL``."""
+        ``..._REGISTRY_TIMEOUT_SECONDS``, ``..._WORKERS``, ``..._LOG_LEVEL`` and
+        ``..._DISCOVERY_SECONDS`` (how long the list of served CRDs is cached)."""
         env = os.environ if environ is None else environ
         defaults = cls()
         return cls(
@@ -56,6 +59,9 @@ class RuntimeOptions:
             ),
             workers=int(env.get("SENTIMENT_WORKERS", defaults.workers)),
             log_level=env.get("SENTIMENT_LOG_LEVEL", defaults.log_level).upper(),
+            discovery_seconds=float(
+                env.get("SENTIMENT_DISCOVERY_SECONDS", defaults.discovery_seconds)
+            ),
         )
 
 
@@ -103,7 +109,12 @@ async def operate(
     api = KubeApi(load_api_client(), field_manager=settings.field_manager)
     with ThreadPoolExecutor(options.workers, thread_name_prefix="reconcile") as executor:
         runtime = handlers.Runtime(
-            reconciler=Reconciler(api, VersionCache(), settings),
+            reconciler=Reconciler(
+                api,
+                VersionCache(),
+                settings,
+                discovery=Discovery(api, ttl_seconds=options.discovery_seconds),
+            ),
             executor=executor,
             retry_base_seconds=options.retry_base_seconds,
             retry_max_seconds=options.retry_max_seconds,

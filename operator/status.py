@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sentiment_operator.render.kinds import optional_kinds
 from sentiment_operator.render.labels import MODEL_VERSION_ANNOTATION
 from sentiment_operator.spec import ConditionStatus, set_condition
 
@@ -23,6 +24,13 @@ INVALID_SPEC = "InvalidSpec"
 APPLY_FAULTS = frozenset({"ChildConflict"})
 NORMAL = "Normal"
 WARNING = "Warning"
+#: One condition per optional integration: True while the cluster lacks its CRD.
+UNAVAILABLE_CONDITIONS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        kind.unavailable_condition for kind in optional_kinds() if kind.unavailable_condition
+    )
+)
+CRD_MISSING = "CRDNotInstalled"
 
 
 def v(version: str | None) -> str:
@@ -130,10 +138,13 @@ class Observation:
     last_ready: str | None = None
     deadline_seconds: int | None = None
     url: str | None = None
+    # Condition type → message per integration whose CRD is missing; None when the
+    # children were not applied (nothing learnt: the previous conditions stand).
+    unavailable: Mapping[str, str] | None = None
 
 
 Entry = tuple[str, ConditionStatus, str, str]  # type, status, reason, message
-CONDITION_ORDER = ("Ready", "ModelResolved", "Progressing", "Degraded")
+CONDITION_ORDER = ("Ready", "ModelResolved", "Progressing", "Degraded", *UNAVAILABLE_CONDITIONS)
 
 
 def _resolved(o: Observation) -> Entry:
@@ -179,6 +190,17 @@ def _ready(o: Observation) -> Entry:
     return ("Ready", "False", "RollingOut", f"{v(rollout.version)} is rolling out")
 
 
+def _unavailable(unavailable: Mapping[str, str] | None) -> list[Entry]:
+    if unavailable is None:
+        return []
+    return [
+        (type_, "True", CRD_MISSING, unavailable[type_])
+        if type_ in unavailable
+        else (type_, "False", "AsExpected", "the cluster serves every kind this feature needs")
+        for type_ in UNAVAILABLE_CONDITIONS
+    ]
+
+
 def _conditions(
     o: Observation, previous: Sequence[Mapping[str, Any]], now: datetime
 ) -> list[dict[str, Any]]:
@@ -192,6 +214,7 @@ def _conditions(
         ]
     else:
         entries = [_ready(o), _resolved(o), _progressing(o.rollout), _degraded(o)]
+        entries += _unavailable(o.unavailable)
     conditions = [dict(c) for c in previous]
     for type_, status, reason, message in entries:
         conditions = set_condition(conditions, type_, status, reason, message, now, o.generation)
@@ -254,6 +277,13 @@ def events_between(
     new_ready = _condition_of(current, "Ready")
     if new_ready.get("reason") in APPLY_FAULTS and _changed(old_ready, new_ready):
         events.append(Event(WARNING, new_ready["reason"], new_ready.get("message", "")))
+    for type_ in UNAVAILABLE_CONDITIONS:
+        old, new = _condition_of(previous, type_), _condition_of(current, type_)
+        if new.get("status") == "True" and _changed(old, new):
+            events.append(Event(WARNING, type_, new.get("message", "")))
+        elif old.get("status") == "True" and new.get("status") == "False":
+            available = type_.removesuffix("Unavailable") + "Available"
+            events.append(Event(NORMAL, available, "the missing CRD is installed now"))
     ready = current.get("lastReadyVersion")
     if ready is not None and ready != previous.get("lastReadyVersion"):
         events.append(Event(NORMAL, "RolloutComplete", f"{v(ready)} of {model} is ready"))

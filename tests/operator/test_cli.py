@@ -6,13 +6,18 @@ import io
 import subprocess
 import sys
 import types
+import warnings
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
 import sentiment_operator
 import yaml
 from sentiment_operator.cli import main
+from sklearn.dummy import DummyClassifier
+
+from tests.support.mlflow_server import MlflowServer
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "sentimentmodel-minimal.yaml"
@@ -59,12 +64,11 @@ def test_module_entry_point_runs_the_cli() -> None:
     assert result.stdout == (ROOT / "crds" / "sentimentmodel.yaml").read_text()
 
 
-def test_render_with_a_version_prints_every_child(monkeypatch: pytest.MonkeyPatch) -> None:
-    def unreachable(*args: Any, **kwargs: Any) -> str:
-        raise AssertionError("the registry must not be contacted when --version is given")
-
-    fake_module(monkeypatch, "registry", resolve_version=unreachable)
-    code, out, err = invoke("render", "-f", str(EXAMPLE), "--version", "5")
+def test_render_with_a_version_prints_every_child() -> None:
+    # Nothing listens on port 9: rendering succeeds only if the registry is never asked.
+    code, out, err = invoke(
+        "render", "-f", str(EXAMPLE), "--version", "5", "--tracking-uri", "http://127.0.0.1:9"
+    )
 
     assert code == 0
     docs = list(yaml.safe_load_all(out))
@@ -100,36 +104,51 @@ def test_render_reads_stdin_and_defaults_the_namespace(monkeypatch: pytest.Monke
     assert {doc["metadata"]["namespace"] for doc in yaml.safe_load_all(out)} == {"reviews"}
 
 
-def test_render_without_a_version_resolves_it_in_the_registry(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    calls: list[tuple[Any, ...]] = []
+@pytest.fixture(scope="module")
+def production_v2(shared_mlflow: MlflowServer) -> str:
+    """``imdb-sentiment`` with two versions in a real registry, v2 in Production."""
+    mlflow.set_tracking_uri(shared_mlflow.url)
+    client = mlflow.MlflowClient(shared_mlflow.url)
+    for _ in range(2):
+        with mlflow.start_run():
+            model = DummyClassifier().fit([[0], [1]], ["negative", "positive"])
+            mlflow.sklearn.log_model(model, name="model", registered_model_name="imdb-sentiment")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        client.transition_model_version_stage("imdb-sentiment", "2", "Production")
+    return shared_mlflow.url
 
-    def resolve_version(
-        tracking_uri: str, model_name: str, *, stage: str | None, alias: str | None
-    ) -> str:
-        calls.append((tracking_uri, model_name, stage, alias))
-        return "8"
 
-    fake_module(monkeypatch, "registry", resolve_version=resolve_version)
-    code, out, _ = invoke("render", "-f", str(EXAMPLE), "--tracking-uri", "http://127.0.0.1:5000")
+@pytest.mark.integration
+def test_render_without_a_version_resolves_it_in_the_registry(production_v2: str) -> None:
+    code, out, err = invoke("render", "-f", str(EXAMPLE), "--tracking-uri", production_v2)
 
-    assert code == 0
-    assert calls == [("http://127.0.0.1:5000", "imdb-sentiment", "Production", None)]
+    assert code == 0, err
     deployment = next(yaml.safe_load_all(out))
-    assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == "8"
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == "2"
 
 
-def test_render_uses_the_spec_tracking_uri_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[str] = []
+@pytest.mark.integration
+def test_render_uses_the_spec_tracking_uri_by_default(production_v2: str, tmp_path: Path) -> None:
+    obj = yaml.safe_load(EXAMPLE.read_text())
+    obj["spec"]["registry"]["trackingUri"] = production_v2
+    path = tmp_path / "cr.yaml"
+    path.write_text(yaml.safe_dump(obj))
 
-    def resolve_version(tracking_uri: str, model_name: str, **selector: str | None) -> str:
-        seen.append(tracking_uri)
-        return "1"
+    code, out, err = invoke("render", "-f", str(path))
 
-    fake_module(monkeypatch, "registry", resolve_version=resolve_version)
-    assert invoke("render", "-f", str(EXAMPLE))[0] == 0
-    assert seen == ["http://mlflow.mlflow.svc:5000"]
+    assert code == 0, err
+    env = next(yaml.safe_load_all(out))["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "MODEL_URI", "value": "models:/imdb-sentiment/2"} in env
+
+
+def test_render_reports_an_unreachable_registry() -> None:
+    code, out, err = invoke("render", "-f", str(EXAMPLE), "--tracking-uri", "http://127.0.0.1:9")
+
+    assert code == 1
+    assert out == ""
+    assert "unavailable" in err
+    assert "--version N renders without a registry" in err
 
 
 def test_render_reports_an_invalid_spec(tmp_path: Path) -> None:

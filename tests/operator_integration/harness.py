@@ -37,6 +37,7 @@ OPERATOR_ENV = {
     "SENTIMENT_RETRY_MAX_SECONDS": "5",
     "SENTIMENT_REGISTRY_TIMEOUT_SECONDS": "3",
     "SENTIMENT_LOG_LEVEL": "INFO",
+    "SENTIMENT_DISCOVERY_SECONDS": "2",  # a CRD installed mid-test is seen within seconds
 }
 POLL_SECONDS = 5  # the smallest interval the spec accepts
 
@@ -293,6 +294,57 @@ class ModelRegistry:
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(name, alias, version)
+
+
+def custom_resource_definition(group: str, version: str, kind: str, plural: str) -> dict[str, Any]:
+    """A minimal namespaced CRD accepting any object, like a third party's CRD as installed."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind,
+                "plural": plural,
+                "singular": kind.lower(),
+                "listKind": f"{kind}List",
+            },
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def prometheus_operator_crds() -> list[dict[str, Any]]:
+    """The Prometheus Operator CRD the operator uses: ServiceMonitor."""
+    return [
+        custom_resource_definition(
+            "monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors"
+        )
+    ]
+
+
+def keda_crds() -> list[dict[str, Any]]:
+    """The KEDA CRDs the operator uses: ScaledObject and TriggerAuthentication."""
+    return [
+        custom_resource_definition("keda.sh", "v1alpha1", "ScaledObject", "scaledobjects"),
+        custom_resource_definition(
+            "keda.sh", "v1alpha1", "TriggerAuthentication", "triggerauthentications"
+        ),
+    ]
 
 
 def model_spec(
