@@ -71,7 +71,8 @@ fail() {
   exit 1
 }
 # Every kubectl call goes to the kind cluster, whatever the current context is.
-k() { kubectl --context "kind-$KIND_CLUSTER" "$@"; }
+REQUEST_TIMEOUT=
+k() { kubectl --context "kind-$KIND_CLUSTER" ${REQUEST_TIMEOUT:+"--request-timeout=$REQUEST_TIMEOUT"} "$@"; }
 
 # wait_for SECONDS WHAT COMMAND...: run COMMAND every 2 s until it succeeds; after
 # SECONDS, say so and return 1.
@@ -120,6 +121,19 @@ stop() {
       wait "$pid" 2>/dev/null || true
     fi
   done
+}
+
+# load_image IMAGE: side-load IMAGE into the kind node. Under Docker's containerd image
+# store (the default of new Docker 29 installs) `kind load docker-image` can fail with
+# "content digest ... not found" (kind issue #3795); a single-platform archive loads.
+load_image() {
+  local image=$1 platform
+  kind load docker-image --name "$KIND_CLUSTER" "$image" && return 0
+  echo "kind load docker-image failed; loading a single-platform archive of $image instead"
+  platform=$(docker image inspect --format '{{.Os}}/{{.Architecture}}' "$image")
+  docker image save --platform "$platform" --output "$WORK/image.tar" "$image"
+  kind load image-archive --name "$KIND_CLUSTER" "$WORK/image.tar"
+  rm -f "$WORK/image.tar"
 }
 
 # set_params KEY=VALUE...: set dotted keys of params.yaml (values parsed as YAML).
@@ -207,6 +221,8 @@ collect_diagnostics() {
   echo "Collecting diagnostics in $LOG_DIR" >&2
   mkdir -p "$LOG_DIR"
   cp "$WORK"/*.log "$LOG_DIR"/ 2>/dev/null
+  # A failing cluster must not hang the diagnostics: every call gives up after 30 s.
+  REQUEST_TIMEOUT=30s
   k get nodes -o wide >"$LOG_DIR/nodes.txt" 2>&1
   k get all,sentimentmodels,servicemonitors,scaledobjects,triggerauthentications,configmaps \
     -A -o wide >"$LOG_DIR/resources.txt" 2>&1
@@ -309,7 +325,8 @@ echo "model server: $SERVER_IMAGE"
 echo "operator:     $OPERATOR_IMAGE"
 docker build --file Dockerfile.server --tag "$SERVER_IMAGE" .
 docker build --file Dockerfile.operator --tag "$OPERATOR_IMAGE" .
-kind load docker-image --name "$KIND_CLUSTER" "$SERVER_IMAGE" "$OPERATOR_IMAGE"
+load_image "$SERVER_IMAGE"
+load_image "$OPERATOR_IMAGE"
 
 step "3. ServiceMonitor, ScaledObject and TriggerAuthentication CRDs"
 # Server-side apply: KEDA's CRDs exceed the client-side last-applied annotation limit.
