@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: install develop lock demo test test-fast lint bench e2e clean
+.PHONY: install develop lock demo test test-fast lint bench e2e kind-e2e clean
 
 install: $(STAMP) develop
 
@@ -36,12 +36,21 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -m "not integration and not e2e"
 
+# The whole loop on one machine: dvc, MLflow, the operator on the emulator, Prometheus.
+e2e: install
+	$(BIN)/python -m pytest -m e2e
+
+# The same loop on a kind cluster (needs docker, kind and kubectl; CI runs it on GitHub).
+kind-e2e: install
+	scripts/kind-e2e.sh
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile.server Dockerfile.operator
 	$(BIN)/actionlint .github/workflows/*.yaml
+	shellcheck scripts/*.sh .ci/run
 
 bench: install
 	$(BIN)/python -m bench

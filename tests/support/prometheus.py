@@ -88,16 +88,23 @@ def static_scrape_config(
 
 @contextlib.contextmanager
 def prometheus_server(
-    root: Path, scrape_configs: list[dict[str, Any]], *, timeout: float = 60.0
+    root: Path,
+    scrape_configs: list[dict[str, Any]],
+    *,
+    timeout: float = 60.0,
+    port: int | None = None,
 ) -> Iterator[Prometheus]:
-    """Start Prometheus with these scrape jobs and a fresh TSDB under ``root``."""
+    """Start Prometheus with these scrape jobs and a fresh TSDB under ``root``.
+
+    ``port`` lets a test hand out the address before the server starts.
+    """
     binary = shutil.which(PROMETHEUS_BINARY)
     if binary is None:
         raise RuntimeError("prometheus is not installed: apt-get install prometheus")
     root.mkdir(parents=True, exist_ok=True)
     config = root / "prometheus.yml"
     config.write_text(yaml.safe_dump({"scrape_configs": scrape_configs}, sort_keys=False))
-    url = f"http://127.0.0.1:{free_port()}"
+    url = f"http://127.0.0.1:{port or free_port()}"
     command = [
         binary,
         f"--config.file={config}",
