@@ -23,6 +23,7 @@ class ConstantModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,mis
 @pytest.fixture(scope="session")
 def wrong_flavor_uri(shared_mlflow: MlflowServer) -> str:
     mlflow.set_tracking_uri(shared_mlflow.url)
+    mlflow.set_experiment("model-server-tests")  # the active id of another server may linger
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(
             name="model",

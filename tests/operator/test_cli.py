@@ -110,6 +110,7 @@ def production_v2(shared_mlflow: MlflowServer) -> str:
     mlflow.set_tracking_uri(shared_mlflow.url)
     client = mlflow.MlflowClient(shared_mlflow.url)
     for _ in range(2):
+        mlflow.set_experiment("operator-cli-tests")  # the active id of another server may linger
         with mlflow.start_run():
             model = DummyClassifier().fit([[0], [1]], ["negative", "positive"])
             mlflow.sklearn.log_model(model, name="model", registered_model_name="imdb-sentiment")

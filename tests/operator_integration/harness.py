@@ -265,6 +265,7 @@ class ModelRegistry:
 
             mlflow.set_tracking_uri(self.url)
             model = LogisticRegression().fit(np.array([[0.0], [1.0]]), np.array([0, 1]))
+            mlflow.set_experiment("operator-tests")  # the active id of another server may linger
             with mlflow.start_run():
                 info = mlflow.sklearn.log_model(
                     model, name="model", pip_requirements=["scikit-learn"]

@@ -25,6 +25,7 @@ def stage_of(client: MlflowClient, version: str) -> str:
 def client(shared_mlflow):
     mlflow.set_tracking_uri(shared_mlflow.url)
     for _ in range(3):
+        mlflow.set_experiment("training-tests")  # the active id of another server may linger
         with mlflow.start_run():
             model = DummyClassifier().fit([[0], [1]], ["negative", "positive"])
             mlflow.sklearn.log_model(model, name="model", registered_model_name=MODEL)
