@@ -133,37 +133,26 @@ def assert_json_error(response: requests.Response, status: int, words: str) -> N
     ), body
 
 
+ENDPOINT_CASES = [("/predict", *case) for case in PREDICT_CASES] + [
+    ("/invocations", *case) for case in INVOCATIONS_CASES
+]
+
+
 @pytest.mark.parametrize(
-    ("body", "headers", "status", "words"),
-    [case[1:] for case in PREDICT_CASES],
-    ids=[case[0] for case in PREDICT_CASES],
+    ("path", "body", "headers", "status", "words"),
+    [(case[0], *case[2:]) for case in ENDPOINT_CASES],
+    ids=[f"{case[0].strip('/')}-{case[1]}" for case in ENDPOINT_CASES],
 )
-def test_predict_rejects(
+def test_endpoint_rejects(
     server: ModelServer,
     http: requests.Session,
+    path: str,
     body: bytes,
     headers: dict[str, str],
     status: int,
     words: str,
 ) -> None:
-    response = http.post(f"{server.url}/predict", data=body, headers=headers)
-    assert_json_error(response, status, words)
-
-
-@pytest.mark.parametrize(
-    ("body", "headers", "status", "words"),
-    [case[1:] for case in INVOCATIONS_CASES],
-    ids=[case[0] for case in INVOCATIONS_CASES],
-)
-def test_invocations_rejects(
-    server: ModelServer,
-    http: requests.Session,
-    body: bytes,
-    headers: dict[str, str],
-    status: int,
-    words: str,
-) -> None:
-    response = http.post(f"{server.url}/invocations", data=body, headers=headers)
+    response = http.post(f"{server.url}{path}", data=body, headers=headers)
     assert_json_error(response, status, words)
 
 

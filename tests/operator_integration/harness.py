@@ -142,16 +142,20 @@ class Cluster:
         ref = ObjectRef("apps/v1", "Deployment", namespace, name)
         self.api.patch(ref, {"status": dict(status)}, subresource="status")
 
-    def roll_out(self, namespace: str, name: str) -> None:
-        """Report the current template of a Deployment as fully rolled out and ready."""
+    def _current_template(self, namespace: str, name: str) -> tuple[int, int]:
+        """The Deployment's generation and desired replicas, for a status about its template."""
         deployment = self.deployment(namespace, name)
         assert deployment is not None, f"no Deployment {namespace}/{name}"
-        replicas = deployment["spec"].get("replicas", 1)
+        return deployment["metadata"]["generation"], deployment["spec"].get("replicas", 1)
+
+    def roll_out(self, namespace: str, name: str) -> None:
+        """Report the current template of a Deployment as fully rolled out and ready."""
+        generation, replicas = self._current_template(namespace, name)
         self.set_deployment_status(
             namespace,
             name,
             {
-                "observedGeneration": deployment["metadata"]["generation"],
+                "observedGeneration": generation,
                 "replicas": replicas,
                 "updatedReplicas": replicas,
                 "readyReplicas": replicas,
@@ -165,14 +169,12 @@ class Cluster:
 
     def miss_deadline(self, namespace: str, name: str) -> None:
         """Report the current template as stuck: its new pod never became ready in time."""
-        deployment = self.deployment(namespace, name)
-        assert deployment is not None, f"no Deployment {namespace}/{name}"
-        replicas = deployment["spec"].get("replicas", 1)
+        generation, replicas = self._current_template(namespace, name)
         self.set_deployment_status(
             namespace,
             name,
             {
-                "observedGeneration": deployment["metadata"]["generation"],
+                "observedGeneration": generation,
                 "replicas": replicas + 1,
                 "updatedReplicas": 1,
                 "readyReplicas": replicas,
