@@ -20,9 +20,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAME = "imdb-sentiment-test"
 ALIAS = "champion"
 MAX_BATCH_SIZE = 50  # small, so over-limit batches are cheap to send
-IMDB_CSV = Path(
-    os.environ.get("IMDB_TRAIN_CSV", REPO_ROOT.parent / "shared/datasets/imdb/train.csv.gz")
-)
+#: 3,000 labelled IMDB reviews (1,500 of each class, exact duplicates removed) shipped with
+#: the tests, so a bare clone passes; the whole 25,000-review file is for benchmarks only.
+IMDB_CSV = Path(os.environ.get("IMDB_TRAIN_CSV", REPO_ROOT / "tests/data/imdb-sample.csv.gz"))
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +33,7 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def imdb_csv() -> Path:
-    """The shared 25,000-review IMDB training file."""
+    """The labelled IMDB reviews the tests train on (the shipped sample by default)."""
     if not IMDB_CSV.is_file():
         pytest.fail(f"IMDB data not found at {IMDB_CSV}: set IMDB_TRAIN_CSV")
     return IMDB_CSV
