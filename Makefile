@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: install develop lock demo test test-fast lint bench e2e kind-e2e clean
+.PHONY: install develop lock demo test test-fast lint bench e2e kind-e2e clean \
+	cluster-bin cluster-up cluster-down cluster-shell host-tools
 
 install: $(STAMP) develop
 
@@ -37,14 +38,33 @@ demo: install
 		export SENTIMENT_DATA_SOURCE="$(IMDB_LOCAL)"; \
 	fi; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m training.demo
 
-test: install
+# The local cluster: Kubernetes built from its Go modules, run in network namespaces.
+CLUSTER := $(BIN)/python -m local_cluster
+
+cluster-bin: install
+	$(CLUSTER) build >/dev/null
+
+cluster-up: cluster-bin
+	@$(CLUSTER) up
+
+cluster-down: install
+	@$(CLUSTER) down
+
+cluster-shell: install
+	@$(CLUSTER) shell
+
+# Debian packages the tests use (Prometheus, wrk, nftables); apt-get where we are root.
+host-tools:
+	@scripts/host-tools.sh
+
+test: install host-tools cluster-bin
 	$(BIN)/python -m pytest
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not integration and not e2e"
 
 # The whole loop on one machine: dvc, MLflow, the operator on the emulator, Prometheus.
-e2e: install
+e2e: install host-tools cluster-bin
 	$(BIN)/python -m pytest -m e2e
 
 # The same loop on a kind cluster (needs docker, kind and kubectl; CI runs it on GitHub).

@@ -1,4 +1,4 @@
-"""The operator on the Kubernetes API emulator with a real MLflow server.
+"""The operator on the local Kubernetes cluster with a real MLflow server.
 
 Measures how long a new SentimentModel takes to get all its children, how long a
 promotion in MLflow takes to re-pin the Deployment (from the poll tick that sees it,
@@ -9,7 +9,9 @@ operator process's resident memory.
     python -m bench --only operator [--resources 200] [--samples 10] [--json FILE]
 
 The operator runs as in production (``python -m sentiment_operator run``, its own
-process); the emulator and MLflow run on loopback on the same machine.
+process, with its ServiceAccount's token); the cluster and MLflow run on the same
+machine. The resources ask for no replicas, so the figures are the operator's and the
+API's, not the model server's start-up.
 """
 
 from __future__ import annotations
@@ -28,17 +30,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sentiment_operator.crd import build_crd
 from sentiment_operator.spec import API_VERSION, KIND
 
 from tests.operator_integration.harness import (
     Cluster,
     ModelRegistry,
     OperatorProcess,
+    install_operator_rbac,
     model_spec,
     pinned,
 )
-from tests.support.kube_emulator import kube_emulator
+from tests.support.kube import start_cluster, stop_cluster
 from tests.support.mlflow_server import mlflow_server
 
 PROMOTION_INTERVAL = 5  # seconds: the smallest poll interval the spec accepts
@@ -70,7 +72,7 @@ def summary(samples: list[float]) -> dict[str, float]:
 def bench_create(cluster: Cluster, registry: ModelRegistry, samples: int) -> dict[str, Any]:
     """SentimentModel created -> Deployment and Service both present."""
     registry.promote("bench-create", registry.add_version("bench-create"))
-    spec = model_spec(registry.url, "bench-create")
+    spec = model_spec(registry.url, "bench-create", server={"replicas": 0})
     spec["registry"]["pollIntervalSeconds"] = FLEET_INTERVAL
     times = []
     for index in range(samples):
@@ -89,7 +91,7 @@ def bench_promotion(cluster: Cluster, registry: ModelRegistry, samples: int) -> 
     """Stage promotion in MLflow -> Deployment re-pinned (overall, and after the tick)."""
     model = "bench-promote"
     registry.promote(model, registry.add_version(model))
-    spec = model_spec(registry.url, model)
+    spec = model_spec(registry.url, model, server={"replicas": 0})
     cluster.create_model("bench-promote", "promote", spec)
     wait(lambda: cluster.deployment("bench-promote", "promote"), 60, "the Deployment")
     overall, after_tick = [], []
@@ -135,7 +137,7 @@ def bench_fleet(
     """Many SentimentModels on one model: creation, then one promotion of them all."""
     model, namespace = "bench-fleet", "bench-fleet"
     registry.promote(model, registry.add_version(model))
-    spec = model_spec(registry.url, model)
+    spec = model_spec(registry.url, model, server={"replicas": 0})
     spec["registry"]["pollIntervalSeconds"] = FLEET_INTERVAL
     names = [f"fleet-{index:03d}" for index in range(resources)]
 
@@ -198,15 +200,16 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"machine": machine()}
     with tempfile.TemporaryDirectory(prefix="operator-bench-") as scratch:
         root = Path(scratch)
-        with (
-            mlflow_server(root / "mlflow") as tracking,
-            kube_emulator(root / "kube", crds=[build_crd()]) as emulator,
-        ):
+        kube = start_cluster()
+        install_operator_rbac(kube, Path(__file__).resolve().parent.parent)
+        for namespace in ("bench-create", "bench-promote", "bench-fleet"):
+            kube.kubectl("create", "namespace", namespace, check=False)
+        with mlflow_server(root / "mlflow") as tracking:
             registry = ModelRegistry(tracking.url)
-            operator = OperatorProcess(emulator, root)
+            operator = OperatorProcess(kube, root)
             operator.start()
             try:
-                cluster = Cluster(emulator)
+                cluster = Cluster(kube)
                 results["rss_idle_mib"] = round(operator.rss_kib() / 1024, 1)
                 results["create"] = bench_create(cluster, registry, args.samples)
                 results["promotion"] = bench_promotion(cluster, registry, args.samples)
@@ -218,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["rss_with_fleet_mib"] = round(operator.rss_kib() / 1024, 1)
             finally:
                 operator.stop()
+                stop_cluster(kube)
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -152,23 +152,14 @@ class KubeApi:
         return result
 
     def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        """Server-side apply the full desired object, taking over conflicting fields.
-
-        A server without server-side apply answers a missing object with 404 instead of
-        creating it; the object is then created.
-        """
-        try:
-            result: dict[str, Any] = self._call(
-                "PATCH",
-                ObjectRef.of(obj).path(),
-                body=dict(obj),
-                content_type=APPLY_PATCH,
-                query=[("fieldManager", self.field_manager), ("force", "true")],
-            )
-        except ApiException as error:
-            if not is_not_found(error):
-                raise
-            return self.create(obj)
+        """Server-side apply the full desired object (creating it), taking over conflicts."""
+        result: dict[str, Any] = self._call(
+            "PATCH",
+            ObjectRef.of(obj).path(),
+            body=dict(obj),
+            content_type=APPLY_PATCH,
+            query=[("fieldManager", self.field_manager), ("force", "true")],
+        )
         return result
 
     def patch(

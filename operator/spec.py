@@ -344,8 +344,11 @@ class AutoscalingSpec(_SpecModel):
     """KEDA autoscaling of the model-server Deployment."""
 
     model_config = ConfigDict(
+        # The apiserver checks the section's `{}` default against this rule before any
+        # nested default fills it in, so the rule must hold with either field absent.
         json_schema_extra=_rule(
-            "self.minReplicas <= self.maxReplicas",
+            "!has(self.minReplicas) || !has(self.maxReplicas)"
+            " || self.minReplicas <= self.maxReplicas",
             "minReplicas must be less than or equal to maxReplicas",
         )
     )

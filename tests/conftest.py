@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pytest
 
+from tests.support.kube import LocalCluster, start_cluster, stop_cluster, uses_cluster
 from tests.support.mlflow_server import MlflowServer, mlflow_server
 
 if TYPE_CHECKING:
@@ -23,6 +24,42 @@ MAX_BATCH_SIZE = 50  # small, so over-limit batches are cheap to send
 #: 3,000 labelled IMDB reviews (1,500 of each class, exact duplicates removed) shipped with
 #: the tests, so a bare clone passes; the whole 25,000-review file is for benchmarks only.
 IMDB_CSV = Path(os.environ.get("IMDB_TRAIN_CSV", REPO_ROOT / "tests/data/imdb-sample.csv.gz"))
+
+
+_CLUSTER_KEY = pytest.StashKey["LocalCluster | None"]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Join the local cluster before any test runs, when a selected test needs it.
+
+    Servers that tests start (MLflow, Prometheus) must live in the cluster's network
+    namespace for pods to reach them, so the whole session moves there first.
+    """
+    if session.config.option.collectonly:
+        return
+    cluster = None
+    if any(uses_cluster(getattr(item, "fixturenames", ())) for item in session.items):
+        from local_cluster.lifecycle import ClusterError
+
+        try:
+            cluster = start_cluster()
+        except ClusterError as error:
+            pytest.exit(f"the local cluster could not start: {error}", returncode=1)
+    session.config.stash[_CLUSTER_KEY] = cluster
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    cluster = config.stash.get(_CLUSTER_KEY, None)
+    if cluster is not None:
+        stop_cluster(cluster)
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(pytestconfig: pytest.Config) -> LocalCluster:
+    """The local Kubernetes cluster (joined at collection time)."""
+    cluster = pytestconfig.stash.get(_CLUSTER_KEY, None)
+    assert cluster is not None, "the cluster is joined when the session starts"
+    return cluster
 
 
 @pytest.fixture(scope="session")

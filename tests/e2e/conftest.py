@@ -1,4 +1,4 @@
-"""The emulated cluster of the end-to-end loop: every CRD the operator can use, installed."""
+"""The local cluster with the operator installed as a user installs it: ``kubectl apply -k``."""
 
 from __future__ import annotations
 
@@ -7,70 +7,52 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from sentiment_operator.render.kinds import ChildKind, optional_kinds
 
-from tests.operator_integration.harness import Cluster, OperatorProcess
-from tests.support.kube_emulator import KubeEmulator, kube_emulator
+from tests.operator_integration.conftest import install_optional_crds
+from tests.operator_integration.harness import OPERATOR_NAMESPACE, Cluster, OperatorProcess
+from tests.support.kube import LocalCluster
 
-
-def stand_in_crd(kind: ChildKind) -> dict[str, Any]:
-    """A CustomResourceDefinition serving ``kind`` (Prometheus Operator's, KEDA's), schemaless."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": kind.crd_name},
-        "spec": {
-            "group": kind.group,
-            "scope": "Namespaced",
-            "names": {"kind": kind.kind, "plural": kind.plural, "singular": kind.kind.lower()},
-            "versions": [
-                {
-                    "name": kind.version,
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "x-kubernetes-preserve-unknown-fields": True,
-                        }
-                    },
-                }
-            ],
-        },
-    }
+OPERATOR_DEPLOYMENT = "sentiment-operator"
 
 
 @pytest.fixture
-def e2e_cluster(tmp_path: Path, repo_root: Path) -> Iterator[Cluster]:
-    """The emulator with the shipped SentimentModel CRD and the optional integrations' CRDs."""
-    crds = [
-        yaml.safe_load((repo_root / "crds" / "sentimentmodel.yaml").read_text()),
-        *(stand_in_crd(kind) for kind in optional_kinds()),
-    ]
-    with kube_emulator(tmp_path / "kube", crds=crds) as emulator:
-        yield Cluster(emulator)
+def installed_operator(kube_cluster: LocalCluster, repo_root: Path) -> Iterator[Cluster]:
+    """``kubectl apply -k deploy/``: the CRD, RBAC and the operator itself, as a pod.
 
-
-@pytest.fixture
-def e2e_operator(e2e_cluster: Cluster, tmp_path: Path) -> Iterator[OperatorProcess]:
-    """The operator, run as in production, against the emulator."""
-    emulator: KubeEmulator = e2e_cluster.emulator
-    workdir = tmp_path / "operator"
-    workdir.mkdir()
-    process = OperatorProcess(emulator, workdir)
-    process.start()
-    try:
-        yield process
-    finally:
+    An operator process another test started is paused meanwhile, so one operator acts.
+    """
+    paused = [process for process in OperatorProcess.running if process.process is not None]
+    for process in paused:
         process.stop()
+    install_optional_crds(kube_cluster)
+    kube_cluster.kubectl("apply", "-k", str(repo_root / "deploy"))
+    try:
+        kube_cluster.kubectl(
+            "rollout", "status", "-n", OPERATOR_NAMESPACE, f"deployment/{OPERATOR_DEPLOYMENT}",
+            "--timeout=180s", timeout=200,
+        )  # fmt: skip
+        yield Cluster(kube_cluster)
+    finally:
+        kube_cluster.kubectl(
+            "delete", "deployment", "-n", OPERATOR_NAMESPACE, OPERATOR_DEPLOYMENT,
+            "--ignore-not-found", "--wait=true", timeout=120,
+        )  # fmt: skip
+        for process in paused:
+            process.start()
+
+
+def operator_log(cluster: Cluster) -> str:
+    done = cluster.kube.kubectl(
+        "logs", "-n", OPERATOR_NAMESPACE, f"deployment/{OPERATOR_DEPLOYMENT}", "--tail=80",
+        check=False,
+    )  # fmt: skip
+    return done.stdout + done.stderr
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
-    process = getattr(item, "funcargs", {}).get("e2e_operator")
-    if report.failed and isinstance(process, OperatorProcess):
-        tail = "\n".join(process.log().splitlines()[-80:])
-        report.sections.append(("operator log (last 80 lines)", tail))
+    cluster = getattr(item, "funcargs", {}).get("installed_operator")
+    if report.failed and isinstance(cluster, Cluster):
+        report.sections.append(("operator pod log (last 80 lines)", operator_log(cluster)))
     return report

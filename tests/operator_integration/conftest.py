@@ -1,4 +1,4 @@
-"""The emulated cluster with the CRD installed, the operator running on it, MLflow models."""
+"""The local cluster with the operator's install applied, the operator running on it, MLflow."""
 
 from __future__ import annotations
 
@@ -9,46 +9,61 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from sentiment_operator.crd import build_crd
+from local_cluster import build
 
-from tests.operator_integration.harness import Cluster, ModelRegistry, OperatorProcess
-from tests.support.kube_emulator import KubeEmulator, kube_emulator
+from tests.operator_integration.harness import (
+    Cluster,
+    ModelRegistry,
+    OperatorProcess,
+    install_operator_rbac,
+)
+from tests.support.kube import LocalCluster
 from tests.support.mlflow_server import MlflowServer
 
 _counter = itertools.count(1)
+#: The optional integrations' CRDs the operator uses, from their own Go modules.
+KEDA_CRDS = ("keda.sh_scaledobjects.yaml", "keda.sh_triggerauthentications.yaml")
+PROMETHEUS_OPERATOR_CRDS = ("monitoring.coreos.com_servicemonitors.yaml",)
+
+
+def optional_crd_files() -> list[Path]:
+    keda = [p for p in build.keda_crds() if p.name in KEDA_CRDS]
+    prometheus = [p for p in build.prometheus_operator_crds() if p.name in PROMETHEUS_OPERATOR_CRDS]
+    assert len(keda) == len(KEDA_CRDS)
+    assert len(prometheus) == len(PROMETHEUS_OPERATOR_CRDS)
+    return [*keda, *prometheus]
+
+
+def install_optional_crds(kube: LocalCluster) -> None:
+    for path in optional_crd_files():
+        kube.kubectl("apply", "--server-side", "-f", str(path))
+    kube.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+
+def remove_optional_crds(kube: LocalCluster) -> None:
+    for path in optional_crd_files():
+        kube.kubectl("delete", "--ignore-not-found", "--wait=true", "-f", str(path))
 
 
 @pytest.fixture(scope="session")
-def sentimentmodel_crd(repo_root: Path) -> dict[str, Any]:
-    """The CRD as shipped in ``crds/``, or as generated when the file is not there yet."""
-    path = repo_root / "crds" / "sentimentmodel.yaml"
-    if path.is_file():
-        crd: dict[str, Any] = yaml.safe_load(path.read_text())
-        return crd
-    return build_crd()
+def installed(kube_cluster: LocalCluster, repo_root: Path) -> LocalCluster:
+    """The CRD, RBAC and ServiceAccount from ``deploy/`` and the optional CRDs, installed."""
+    install_operator_rbac(kube_cluster, repo_root)
+    install_optional_crds(kube_cluster)
+    return kube_cluster
 
 
 @pytest.fixture(scope="session")
-def emulator(
-    tmp_path_factory: pytest.TempPathFactory, sentimentmodel_crd: dict[str, Any]
-) -> Iterator[KubeEmulator]:
-    """The Kubernetes API emulator with the SentimentModel CRD applied."""
-    with kube_emulator(tmp_path_factory.mktemp("kube"), crds=[sentimentmodel_crd]) as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def cluster(emulator: KubeEmulator) -> Cluster:
-    return Cluster(emulator)
+def cluster(installed: LocalCluster) -> Cluster:
+    return Cluster(installed)
 
 
 @pytest.fixture(scope="session")
 def operator(
-    emulator: KubeEmulator, tmp_path_factory: pytest.TempPathFactory
+    installed: LocalCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    """The operator, running against the emulator for the whole session."""
-    process = OperatorProcess(emulator, tmp_path_factory.mktemp("operator"))
+    """The operator, running with its ServiceAccount's token for the whole session."""
+    process = OperatorProcess(installed, tmp_path_factory.mktemp("operator"))
     process.start()
     try:
         yield process
@@ -70,11 +85,12 @@ def _slug(request: pytest.FixtureRequest) -> str:
 def namespace(
     request: pytest.FixtureRequest, cluster: Cluster, operator: OperatorProcess
 ) -> Iterator[str]:
-    """A fresh namespace; its SentimentModels are deleted afterwards so polling stops."""
-    name = _slug(request)
+    """A fresh namespace; its SentimentModels are deleted afterwards, then the namespace."""
+    name = cluster.kube.create_namespace(_slug(request))
     yield name
     if operator.process is not None:
         cluster.delete_models(name)
+    cluster.kube.delete_namespace(name)
 
 
 @pytest.fixture

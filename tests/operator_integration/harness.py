@@ -1,9 +1,10 @@
-"""The operator under test, a client for the emulated cluster, and MLflow model helpers.
+"""The operator under test, a client for the local cluster, and MLflow model helpers.
 
 The operator runs exactly as in production: ``python -m sentiment_operator run``, in
-its own process, configured by a kubeconfig pointing at the emulator. Tests talk to
-the emulator through the same HTTP API, and play the Deployment controller's part by
-writing Deployment status, as a kubelet and controller would.
+its own process, with nothing but the token of the ServiceAccount that ``deploy/``
+creates. Kubernetes itself runs the Deployments it makes: the node agent starts the
+model server from the pod's container spec, so rollouts, readiness, ReplicaSets and
+``ProgressDeadlineExceeded`` are the cluster's own.
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import mlflow
+import yaml
 from mlflow import MlflowClient
-from sentiment_operator.kube import KubeApi, ObjectRef
+from sentiment_operator.kube import KubeApi, ObjectRef, load_api_client
 from sentiment_operator.spec import API_VERSION, KIND
 
-from tests.support.kube_emulator import KubeEmulator
+from tests.support.kube import LocalCluster
 from tests.support.mlflow_server import MlflowServer, mlflow_executable
-from tests.support.processes import free_port, running, wait_http
+from tests.support.processes import free_port, reachable_host, running, wait_http
 
 T = TypeVar("T")
 
@@ -40,6 +42,9 @@ OPERATOR_ENV = {
     "SENTIMENT_DISCOVERY_SECONDS": "2",  # a CRD installed mid-test is seen within seconds
 }
 POLL_SECONDS = 5  # the smallest interval the spec accepts
+OPERATOR_NAMESPACE = OPERATOR_ACCOUNT = "sentiment-operator"
+#: One gunicorn worker per test pod: the suite runs many pods on two cores.
+SERVER_ENV = [{"name": "WORKERS", "value": "1"}, {"name": "THREADS", "value": "4"}]
 
 
 def wait_for(
@@ -78,13 +83,13 @@ def pinned(deployment: Mapping[str, Any] | None) -> str | None:
 
 @dataclass
 class Cluster:
-    """The emulated cluster, seen through the Kubernetes API as kubectl would."""
+    """The local cluster, seen through the Kubernetes API as kubectl would."""
 
-    emulator: KubeEmulator
+    kube: LocalCluster
     api: KubeApi = field(init=False)
 
     def __post_init__(self) -> None:
-        self.api = KubeApi(self.emulator.api_client(), field_manager="tests")
+        self.api = KubeApi(load_api_client(str(self.kube.kubeconfig)), field_manager="tests")
 
     def create_model(self, namespace: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         """``kubectl apply`` a SentimentModel."""
@@ -113,6 +118,9 @@ class Cluster:
     def service(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.api.get(ObjectRef("v1", "Service", namespace, name))
 
+    def pods(self, namespace: str) -> list[dict[str, Any]]:
+        return self.api.list("v1", "Pod", namespace) or []
+
     def children(self, namespace: str) -> list[dict[str, Any]]:
         """Every Deployment and Service in the namespace."""
         found = []
@@ -137,60 +145,27 @@ class Cluster:
     def event_reasons(self, namespace: str, name: str) -> list[str]:
         return [event["reason"] for event in self.events(namespace, name)]
 
-    def set_deployment_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
-        """Write a Deployment's status, as the Deployment controller does."""
-        ref = ObjectRef("apps/v1", "Deployment", namespace, name)
-        self.api.patch(ref, {"status": dict(status)}, subresource="status")
-
-    def _current_template(self, namespace: str, name: str) -> tuple[int, int]:
-        """The Deployment's generation and desired replicas, for a status about its template."""
+    def rolled_out(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Deployment once its current template serves on every replica, old pods gone."""
         deployment = self.deployment(namespace, name)
-        assert deployment is not None, f"no Deployment {namespace}/{name}"
-        return deployment["metadata"]["generation"], deployment["spec"].get("replicas", 1)
-
-    def roll_out(self, namespace: str, name: str) -> None:
-        """Report the current template of a Deployment as fully rolled out and ready."""
-        generation, replicas = self._current_template(namespace, name)
-        self.set_deployment_status(
-            namespace,
-            name,
-            {
-                "observedGeneration": generation,
-                "replicas": replicas,
-                "updatedReplicas": replicas,
-                "readyReplicas": replicas,
-                "availableReplicas": replicas,
-                "conditions": [
-                    {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
-                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
-                ],
-            },
+        if deployment is None:
+            return None
+        spec, status = deployment["spec"], deployment.get("status") or {}
+        replicas = spec.get("replicas", 1)
+        done = (
+            status.get("observedGeneration", 0) >= deployment["metadata"]["generation"]
+            and status.get("updatedReplicas", 0) == replicas
+            and status.get("availableReplicas", 0) == replicas
+            and status.get("replicas", 0) == replicas
         )
+        return deployment if done else None
 
-    def miss_deadline(self, namespace: str, name: str) -> None:
-        """Report the current template as stuck: its new pod never became ready in time."""
-        generation, replicas = self._current_template(namespace, name)
-        self.set_deployment_status(
-            namespace,
-            name,
-            {
-                "observedGeneration": generation,
-                "replicas": replicas + 1,
-                "updatedReplicas": 1,
-                "readyReplicas": replicas,
-                "availableReplicas": replicas,
-                "unavailableReplicas": 1,
-                "conditions": [
-                    {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
-                    {
-                        "type": "Progressing",
-                        "status": "False",
-                        "reason": "ProgressDeadlineExceeded",
-                        "message": f'ReplicaSet "{name}-new" has timed out progressing.',
-                    },
-                ],
-            },
-        )
+    def wait_rolled_out(self, namespace: str, name: str, timeout: float = 180) -> dict[str, Any]:
+        """Wait until Kubernetes has rolled out the Deployment's current template."""
+        return wait_for(
+            lambda: self.rolled_out(namespace, name), timeout=timeout,
+            what=f"Deployment {namespace}/{name} to roll out",
+        )  # fmt: skip
 
     def delete_models(self, namespace: str) -> None:
         """Delete every SentimentModel of the namespace (the operator then forgets them)."""
@@ -198,12 +173,43 @@ class Cluster:
             self.api.delete(ObjectRef(API_VERSION, KIND, namespace, item["metadata"]["name"]))
 
 
-class OperatorProcess:
-    """``sentiment-operator run --all-namespaces`` against the emulator, restartable."""
+def install_operator_rbac(kube: LocalCluster, repo_root: Path) -> None:
+    """Everything ``kubectl apply -k deploy/`` installs except the operator's Deployment."""
+    rendered = kube.kubectl("kustomize", str(repo_root / "deploy")).stdout
+    objects = [o for o in yaml.safe_load_all(rendered) if o and o["kind"] != "Deployment"]
+    kube.apply(*objects)
+    kube.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
 
-    def __init__(self, emulator: KubeEmulator, workdir: Path) -> None:
-        self.emulator = emulator
+
+def service_account_kubeconfig(kube: LocalCluster, path: Path) -> Path:
+    """A kubeconfig holding only the operator ServiceAccount's token, as its pod has."""
+    token = kube.kubectl(
+        "create", "token", OPERATOR_ACCOUNT, "-n", OPERATOR_NAMESPACE, "--duration=24h"
+    ).stdout.strip()
+    admin = yaml.safe_load(kube.kubeconfig.read_text())
+    cluster = admin["clusters"][0]["cluster"]
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "operator",
+        "clusters": [{"name": "local", "cluster": cluster}],
+        "users": [{"name": "operator", "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "local", "user": "operator"}}],
+    }  # fmt: skip
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+class OperatorProcess:
+    """``sentiment-operator run --all-namespaces`` with its ServiceAccount's token, restartable."""
+
+    #: Every operator process made, so a test that installs the operator as a pod can pause them.
+    running: ClassVar[list[OperatorProcess]] = []
+
+    def __init__(self, kube: LocalCluster, workdir: Path) -> None:
+        self.kube = kube
         self.workdir = workdir
+        self.kubeconfig = service_account_kubeconfig(kube, workdir / "operator.kubeconfig")
+        OperatorProcess.running.append(self)
         self.log_path = workdir / "operator-0.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._stack = contextlib.ExitStack()
@@ -212,7 +218,7 @@ class OperatorProcess:
     def start(self) -> None:
         """Start it and wait until its liveness endpoint answers."""
         port = free_port()
-        env = {**os.environ, "KUBECONFIG": str(self.emulator.kubeconfig), **OPERATOR_ENV}
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **OPERATOR_ENV}
         command = [
             sys.executable, "-m", "sentiment_operator", "run", "--all-namespaces",
             "--liveness", f"http://127.0.0.1:{port}/healthz",
@@ -246,46 +252,43 @@ class OperatorProcess:
 
 
 class ModelRegistry:
-    """Register and promote versions of tiny models in a real MLflow server.
+    """Register and promote versions of a small real sentiment model in a real MLflow server.
 
-    By default every version is one real scikit-learn model, logged once. With
-    ``source``, versions point at that artifact location instead: the operator only
-    resolves versions, and logging a model through a slow (e.g. authenticating)
-    server costs a minute.
+    The model is trained once (the project's own Pipeline, a few hundred reviews) and
+    logged once; every version points at it, so pods really load and serve each one.
+    ``source`` points versions at another artifact location instead.
     """
 
     def __init__(self, url: str, *, source: str | None = None) -> None:
         self.url = url
         self.client = MlflowClient(url)
         self._source = source
-        self._external = source is not None
 
     def _model_source(self) -> str:
         if self._source is None:
-            import numpy as np
-            from sklearn.linear_model import LogisticRegression
+            from tests.model_server.sample_model import register_sample_model
 
-            mlflow.set_tracking_uri(self.url)
-            model = LogisticRegression().fit(np.array([[0.0], [1.0]]), np.array([0, 1]))
-            mlflow.set_experiment("operator-tests")  # the active id of another server may linger
-            with mlflow.start_run():
-                info = mlflow.sklearn.log_model(
-                    model, name="model", pip_requirements=["scikit-learn"]
-                )
-            self._source = info.model_uri
+            logged = register_sample_model(self.url, "operator-tests-base", rows=400)
+            self._source = self.client.get_model_version(logged.name, logged.version).source
         return self._source
 
+    def _ensure_model(self, name: str) -> None:
+        try:
+            self.client.get_registered_model(name)
+        except mlflow.MlflowException:
+            self.client.create_registered_model(name)
+
     def add_version(self, name: str) -> str:
-        """Register a new version of ``name`` (creating the model first if needed)."""
+        """Register a new servable version of ``name`` (creating the model first if needed)."""
         source = self._model_source()
-        if self._external:
-            try:
-                self.client.get_registered_model(name)
-            except mlflow.MlflowException:
-                self.client.create_registered_model(name)
-            return str(self.client.create_model_version(name, source=source).version)
-        mlflow.set_tracking_uri(self.url)
-        return str(mlflow.register_model(source, name).version)
+        self._ensure_model(name)
+        return str(self.client.create_model_version(name, source=source).version)
+
+    def add_broken_version(self, name: str) -> str:
+        """A version whose artifacts hold no model: its pods never become ready."""
+        self._ensure_model(name)
+        source = self._model_source().rstrip("/") + "-missing"
+        return str(self.client.create_model_version(name, source=source).version)
 
     def promote(self, name: str, version: str, stage: str = "Production") -> None:
         """Move ``version`` into ``stage``, archiving whatever was there."""
@@ -364,8 +367,12 @@ def model_spec(
         "model": {"name": model, **selector},
         "registry": {"trackingUri": tracking_uri, "pollIntervalSeconds": POLL_SECONDS},
     }
+    server = {"env": list(SERVER_ENV)}
     for key, value in sections.items():
-        spec[key] = {**spec.get(key, {}), **value}
+        if key == "server":
+            value = {**value, "env": [*SERVER_ENV, *value.get("env", [])]}
+        spec[key] = {**spec.get(key, server if key == "server" else {}), **value}
+    spec.setdefault("server", server)
     return spec
 
 
@@ -374,12 +381,13 @@ def basic_auth_mlflow_server(root: Path, *, admin_password: str) -> Iterator[Mlf
     """``mlflow server --app-name basic-auth``: every request needs the admin's login."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    bind, advertised = reachable_host()
+    url = f"http://{advertised}:{port}"
     command = [
         mlflow_executable(), "server", "--app-name", "basic-auth",
         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
         "--artifacts-destination", str(root / "artifacts"),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--host", bind, "--port", str(port), "--workers", "1",
     ]  # fmt: skip
     env = {
         **os.environ,

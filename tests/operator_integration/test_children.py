@@ -2,60 +2,87 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from sentiment_operator.children import ChildConflict, apply_children
 from sentiment_operator.kube import KubeApi, ObjectRef
 
-from tests.support.kube_emulator import kube_emulator
+from tests.operator_integration.harness import Cluster
 
+pytestmark = pytest.mark.integration
 KINDS = (("v1", "ConfigMap"), ("v1", "Service"))
+SERVICE_SPEC = {"ports": [{"port": 80}]}
+
+
+@dataclass
+class Owners:
+    """Real owner objects, so the garbage collector keeps their children."""
+
+    api: KubeApi
+    namespace: str
+    uids: dict[str, str]
+
+    def child(self, kind: str, name: str, owner: str, **fields: Any) -> dict[str, Any]:
+        reference = {"apiVersion": "v1", "kind": "Secret", "name": owner,
+                     "uid": self.uids[owner], "controller": True}  # fmt: skip
+        metadata = {"name": name, "namespace": self.namespace, "ownerReferences": [reference]}
+        return {"apiVersion": "v1", "kind": kind, "metadata": metadata, **fields}
+
+    def apply(self, desired: list[dict[str, Any]], owner: str = "u1") -> Any:
+        return apply_children(
+            self.api, desired, namespace=self.namespace, owner_uid=self.uids[owner], prunable=KINDS
+        )
+
+    def ref(self, kind: str, name: str) -> ObjectRef:
+        return ObjectRef("v1", kind, self.namespace, name)
 
 
 @pytest.fixture
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeApi]:
-    with kube_emulator(tmp_path_factory.mktemp("children")) as emulator:
-        yield KubeApi(emulator.api_client(), field_manager="tests")
+def owners(cluster: Cluster, namespace: str) -> Owners:
+    uids = {}
+    for owner in ("u1", "u2"):
+        made = cluster.api.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": owner, "namespace": namespace},
+            }
+        )
+        uids[owner] = made["metadata"]["uid"]
+    return Owners(cluster.api, namespace, uids)
 
 
-def child(kind: str, name: str, owner: str, **fields: Any) -> dict[str, Any]:
-    reference = {"apiVersion": "x/v1", "kind": "Owner", "name": "o", "uid": owner,
-                 "controller": True}  # fmt: skip
-    metadata = {"name": name, "namespace": "ns", "ownerReferences": [reference]}
-    return {"apiVersion": "v1", "kind": kind, "metadata": metadata, **fields}
+def test_children_are_created_then_left_alone_then_updated(owners: Owners) -> None:
+    first = owners.apply([owners.child("ConfigMap", "a", "u1", data={"k": "1"})])
+    second = owners.apply([owners.child("ConfigMap", "a", "u1", data={"k": "1"})])
+    third = owners.apply([owners.child("ConfigMap", "a", "u1", data={"k": "2"})])
 
-
-def test_children_are_created_then_left_alone_then_updated(api: KubeApi) -> None:
-    desired = [child("ConfigMap", "a", "u1", data={"k": "1"})]
-    first = apply_children(api, desired, namespace="ns", owner_uid="u1", prunable=KINDS)
-    second = apply_children(api, desired, namespace="ns", owner_uid="u1", prunable=KINDS)
-    changed = [child("ConfigMap", "a", "u1", data={"k": "2"})]
-    third = apply_children(api, changed, namespace="ns", owner_uid="u1", prunable=KINDS)
-
-    ref = ObjectRef("v1", "ConfigMap", "ns", "a")
+    ref = owners.ref("ConfigMap", "a")
     assert (first.created, first.updated) == ([ref], [])
     assert not second.changed
     assert (third.created, third.updated) == ([], [ref])
-    assert (api.get(ref) or {})["data"] == {"k": "2"}
+    assert (owners.api.get(ref) or {})["data"] == {"k": "2"}
 
 
-def test_a_kind_no_longer_desired_is_deleted_if_owned(api: KubeApi) -> None:
-    both = [child("ConfigMap", "a", "u1", data={}), child("Service", "a", "u1", spec={})]
-    apply_children(api, both, namespace="ns", owner_uid="u1", prunable=KINDS)
-    api.create(child("Service", "foreign", "u2", spec={}))
+def test_a_kind_no_longer_desired_is_deleted_if_owned(owners: Owners) -> None:
+    both = [
+        owners.child("ConfigMap", "a", "u1", data={}),
+        owners.child("Service", "a", "u1", spec=SERVICE_SPEC),
+    ]
+    owners.apply(both)
+    owners.api.create(owners.child("Service", "foreign", "u2", spec=SERVICE_SPEC))
 
-    applied = apply_children(api, both[:1], namespace="ns", owner_uid="u1", prunable=KINDS)
+    applied = owners.apply(both[:1])
 
-    assert applied.deleted == [ObjectRef("v1", "Service", "ns", "a")]
-    assert api.get(ObjectRef("v1", "Service", "ns", "a")) is None
-    assert api.get(ObjectRef("v1", "Service", "ns", "foreign")) is not None
+    assert applied.deleted == [owners.ref("Service", "a")]
+    assert owners.api.get(owners.ref("Service", "a")) is None
+    assert owners.api.get(owners.ref("Service", "foreign")) is not None
 
 
-def test_a_name_taken_by_another_owner_is_a_conflict(api: KubeApi) -> None:
-    api.create(child("ConfigMap", "a", "someone-else", data={"k": "theirs"}))
+def test_a_name_taken_by_another_owner_is_a_conflict(owners: Owners) -> None:
+    owners.api.create(owners.child("ConfigMap", "a", "u2", data={"k": "theirs"}))
     with pytest.raises(ChildConflict, match="another owner"):
-        apply_children(api, [child("ConfigMap", "a", "u1", data={"k": "ours"})],
-                       namespace="ns", owner_uid="u1")  # fmt: skip
-    assert (api.get(ObjectRef("v1", "ConfigMap", "ns", "a")) or {})["data"] == {"k": "theirs"}
+        owners.apply([owners.child("ConfigMap", "a", "u1", data={"k": "ours"})])
+    assert (owners.api.get(owners.ref("ConfigMap", "a")) or {})["data"] == {"k": "theirs"}

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import urllib3.exceptions
 from sentiment_operator.discovery import Discovery
-from sentiment_operator.kube import KubeApi
+from sentiment_operator.kube import KubeApi, load_api_client
 from sentiment_operator.render.kinds import SCALED_OBJECT, SERVICE_MONITOR, TRIGGER_AUTHENTICATION
 
-from tests.operator_integration.harness import keda_crds
-from tests.support.kube_emulator import kube_emulator
+from tests.operator_integration.conftest import install_optional_crds, remove_optional_crds
+from tests.operator_integration.harness import Cluster
 
+pytestmark = pytest.mark.integration
 KEDA = {SCALED_OBJECT.resource, TRIGGER_AUTHENTICATION.resource}
 
 
@@ -24,32 +23,34 @@ class Clock:
         return self.now
 
 
-def test_a_crd_installed_later_is_seen_once_the_cached_answer_expires(tmp_path: Path) -> None:
+def test_a_crd_installed_later_is_seen_once_the_cached_answer_expires(cluster: Cluster) -> None:
     clock = Clock()
-    with kube_emulator(tmp_path) as emulator:
-        api = KubeApi(emulator.api_client(), field_manager="tests")
-        discovery = Discovery(api, ttl_seconds=30, clock=clock)
+    remove_optional_crds(cluster.kube)
+    try:
+        discovery = Discovery(cluster.api, ttl_seconds=30, clock=clock)
         assert not discovery.served_child_kinds() & KEDA
+        assert SERVICE_MONITOR.resource not in discovery.served_child_kinds()
 
-        for crd in keda_crds():
-            emulator.install_crd(crd)
+        install_optional_crds(cluster.kube)
         clock.now = 29
         assert not discovery.served_child_kinds() & KEDA
         clock.now = 31
-        assert discovery.served_child_kinds() >= KEDA
-        assert SERVICE_MONITOR.resource not in discovery.served_child_kinds()
+        assert discovery.served_child_kinds() >= KEDA | {SERVICE_MONITOR.resource}
+    finally:
+        install_optional_crds(cluster.kube)
 
 
 def test_an_unreachable_api_keeps_the_last_answer_and_is_never_taken_for_absent(
-    tmp_path: Path,
+    cluster: Cluster,
 ) -> None:
     clock = Clock()
-    with kube_emulator(tmp_path, crds=keda_crds()) as emulator:
-        api = KubeApi(emulator.api_client(), field_manager="tests")
-        discovery = Discovery(api, ttl_seconds=30, clock=clock)
-        assert discovery.served_child_kinds() >= KEDA
+    client = load_api_client(str(cluster.kube.kubeconfig))
+    api = KubeApi(client, field_manager="tests")
+    discovery = Discovery(api, ttl_seconds=30, clock=clock)
+    assert discovery.served_child_kinds() >= KEDA
 
-    clock.now = 100  # expired, and the API server is gone
+    client.configuration.host = "https://127.0.0.1:9"  # the API server is gone
+    clock.now = 100  # and the cached answer expired
     assert discovery.served_child_kinds() >= KEDA
     with pytest.raises(urllib3.exceptions.HTTPError):
         Discovery(api, ttl_seconds=30, clock=clock).served_child_kinds()

@@ -136,7 +136,7 @@ def test_unreachable_registry_is_reported_and_the_children_keep_serving(
         registry.promote(model_name, registry.add_version(model_name))
         cluster.create_model(namespace, NAME, model_spec(server.url, model_name))
         wait_for(lambda: cluster.service(namespace, NAME), timeout=60, what="the Service")
-        cluster.roll_out(namespace, NAME)
+        cluster.wait_rolled_out(namespace, NAME)
         wait_for(
             lambda: condition(cluster.model(namespace, NAME), "Ready").get("status") == "True",
             timeout=30, what="Ready=True",

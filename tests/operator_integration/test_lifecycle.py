@@ -79,7 +79,7 @@ def test_create_makes_owned_labelled_children_pinned_to_the_resolved_version(
     assert condition({"status": status}, "ModelResolved")["status"] == "True"
     assert condition({"status": status}, "Ready")["status"] == "False"
 
-    cluster.roll_out(namespace, NAME)
+    cluster.wait_rolled_out(namespace, NAME)
     ready = wait_for(
         lambda: condition(cluster.model(namespace, NAME), "Ready").get("status") == "True"
         and cluster.model(namespace, NAME),

@@ -1,33 +1,28 @@
 """Optional integrations: switching them adds and removes children; absent CRDs are reported.
 
-These tests run their own emulated clusters (one with the Prometheus Operator and KEDA
-CRDs, one without) and an operator on each, so installing a CRD never leaks into the
-session's cluster.
+The session's cluster has the real KEDA and Prometheus Operator CRDs installed; the test
+of their absence removes them and puts them back.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sentiment_operator.kube import ObjectRef
 
+from tests.operator_integration.conftest import install_optional_crds, remove_optional_crds
 from tests.operator_integration.harness import (
     Cluster,
     ModelRegistry,
     OperatorProcess,
     condition,
-    keda_crds,
     model_spec,
-    prometheus_operator_crds,
     secret,
     wait_for,
 )
-from tests.support.kube_emulator import KubeEmulator, kube_emulator
 
 pytestmark = pytest.mark.integration
 
@@ -37,49 +32,6 @@ SCALED_OBJECT = ("keda.sh/v1alpha1", "ScaledObject")
 TRIGGER_AUTHENTICATION = ("keda.sh/v1alpha1", "TriggerAuthentication")
 CONFIG_MAP = ("v1", "ConfigMap")
 API_KEY = "pk-live-0123456789abcdef"  # must never leave its Secret
-
-
-@pytest.fixture(scope="module")
-def crd_emulator(
-    tmp_path_factory: pytest.TempPathFactory, sentimentmodel_crd: dict[str, Any]
-) -> Iterator[KubeEmulator]:
-    """A cluster with the Prometheus Operator and KEDA installed."""
-    crds = [sentimentmodel_crd, *prometheus_operator_crds(), *keda_crds()]
-    with kube_emulator(tmp_path_factory.mktemp("kube-full"), crds=crds) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def operator(
-    crd_emulator: KubeEmulator, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    """The operator on the cluster with every CRD (named so failures show its log)."""
-    yield from started(OperatorProcess(crd_emulator, tmp_path_factory.mktemp("operator-full")))
-
-
-@pytest.fixture(scope="module")
-def full(crd_emulator: KubeEmulator, operator: OperatorProcess) -> Cluster:
-    return Cluster(crd_emulator)
-
-
-def started(process: OperatorProcess) -> Iterator[OperatorProcess]:
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
-@pytest.fixture
-def bare_emulator(tmp_path: Path, sentimentmodel_crd: dict[str, Any]) -> Iterator[KubeEmulator]:
-    """A cluster with neither the Prometheus Operator nor KEDA."""
-    with kube_emulator(tmp_path / "kube", crds=[sentimentmodel_crd]) as running:
-        yield running
-
-
-@pytest.fixture
-def bare_operator(bare_emulator: KubeEmulator, tmp_path: Path) -> Iterator[OperatorProcess]:
-    yield from started(OperatorProcess(bare_emulator, tmp_path))
 
 
 def child(cluster: Cluster, kind: tuple[str, str], namespace: str, name: str = NAME) -> Any:
@@ -122,17 +74,16 @@ def owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
 
 
 def test_monitoring_and_dashboard_switch_their_children(
-    full: Cluster, models: ModelRegistry, model_name: str
+    cluster: Cluster, namespace: str, models: ModelRegistry, model_name: str
 ) -> None:
-    namespace = "switch-monitoring"
-    owner = serve(full, models, namespace, model_name)
-    wait_for(lambda: full.service(namespace, NAME), timeout=30, what="the Service")
-    assert child(full, SERVICE_MONITOR, namespace) is None
-    assert child(full, CONFIG_MAP, namespace, f"{NAME}-dashboard") is None
+    owner = serve(cluster, models, namespace, model_name)
+    wait_for(lambda: cluster.service(namespace, NAME), timeout=30, what="the Service")
+    assert child(cluster, SERVICE_MONITOR, namespace) is None
+    assert child(cluster, CONFIG_MAP, namespace, f"{NAME}-dashboard") is None
 
-    full.patch_model(namespace, NAME, {"spec": {"monitoring": {"enabled": True}}})
-    monitor = appears(full, SERVICE_MONITOR, namespace)
-    service = full.service(namespace, NAME)
+    cluster.patch_model(namespace, NAME, {"spec": {"monitoring": {"enabled": True}}})
+    monitor = appears(cluster, SERVICE_MONITOR, namespace)
+    service = cluster.service(namespace, NAME)
     assert service is not None
     assert owned_by(monitor, owner)
     assert monitor["metadata"]["labels"]["app.kubernetes.io/instance"] == NAME
@@ -140,102 +91,121 @@ def test_monitoring_and_dashboard_switch_their_children(
     assert selector.items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [namespace]}
 
-    full.patch_model(namespace, NAME, {"spec": {"monitoring": {"dashboard": True}}})
-    dashboard = appears(full, CONFIG_MAP, namespace, f"{NAME}-dashboard")
+    cluster.patch_model(namespace, NAME, {"spec": {"monitoring": {"dashboard": True}}})
+    dashboard = appears(cluster, CONFIG_MAP, namespace, f"{NAME}-dashboard")
     assert owned_by(dashboard, owner)
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
 
-    full.patch_model(namespace, NAME, {"spec": {"monitoring": {"dashboard": False}}})
-    disappears(full, CONFIG_MAP, namespace, f"{NAME}-dashboard")
-    full.patch_model(namespace, NAME, {"spec": {"monitoring": {"enabled": False}}})
-    disappears(full, SERVICE_MONITOR, namespace)
-    assert full.deployment(namespace, NAME) is not None
-    assert full.service(namespace, NAME) is not None
-    full.delete_models(namespace)
+    cluster.patch_model(namespace, NAME, {"spec": {"monitoring": {"dashboard": False}}})
+    disappears(cluster, CONFIG_MAP, namespace, f"{NAME}-dashboard")
+    cluster.patch_model(namespace, NAME, {"spec": {"monitoring": {"enabled": False}}})
+    disappears(cluster, SERVICE_MONITOR, namespace)
+    assert cluster.deployment(namespace, NAME) is not None
+    assert cluster.service(namespace, NAME) is not None
+    cluster.delete_models(namespace)
 
 
 def test_autoscaling_hands_replicas_to_keda_and_predictkube_adds_its_authentication(
-    full: Cluster, operator: OperatorProcess, models: ModelRegistry, model_name: str
-) -> None:
-    namespace = "switch-autoscaling"
-    full.api.create(secret(namespace, "predictkube-api-key", {"apiKey": API_KEY}))
-    owner = serve(
-        full, models, namespace, model_name,
-        autoscaling={"enabled": True}, server={"replicas": 2},
-    )  # fmt: skip
-    scaled = appears(full, SCALED_OBJECT, namespace)
-    assert owned_by(scaled, owner)
-    assert scaled["spec"]["scaleTargetRef"]["name"] == NAME
-    deployment = full.deployment(namespace, NAME)
-    assert deployment is not None
-    assert "replicas" not in deployment["spec"]
-    assert child(full, TRIGGER_AUTHENTICATION, namespace) is None
-
-    # KEDA's HPA scales the Deployment; the operator must leave that alone.
-    full.api.patch(ObjectRef("apps/v1", "Deployment", namespace, NAME), {"spec": {"replicas": 3}})
-    full.roll_out(namespace, NAME)
-    wait_for(
-        lambda: condition(full.model(namespace, NAME), "Ready").get("status") == "True",
-        timeout=30, what="Ready after the scale-up",
-    )  # fmt: skip
-    assert "3 ready replicas" in condition(full.model(namespace, NAME), "Ready")["message"]
-    assert (full.deployment(namespace, NAME) or {})["spec"]["replicas"] == 3
-
-    full.patch_model(namespace, NAME, {"spec": {"autoscaling": {"predictkube": {"enabled": True}}}})
-    authentication = appears(full, TRIGGER_AUTHENTICATION, namespace)
-    assert owned_by(authentication, owner)
-    assert authentication["spec"]["secretTargetRef"][0]["name"] == "predictkube-api-key"
-    scaled = wait_for(
-        lambda: len((s := child(full, SCALED_OBJECT, namespace))["spec"]["triggers"]) == 2 and s,
-        timeout=30, what="the PredictKube trigger",
-    )  # fmt: skip
-    model = full.model(namespace, NAME)
-    for text in (json.dumps(authentication), json.dumps(scaled), json.dumps(model), operator.log()):
-        assert API_KEY not in text
-
-    full.patch_model(
-        namespace, NAME, {"spec": {"autoscaling": {"predictkube": {"enabled": False}}}}
-    )
-    disappears(full, TRIGGER_AUTHENTICATION, namespace)
-    assert child(full, SCALED_OBJECT, namespace) is not None
-    full.patch_model(namespace, NAME, {"spec": {"autoscaling": {"enabled": False}}})
-    disappears(full, SCALED_OBJECT, namespace)
-    wait_for(
-        lambda: (full.deployment(namespace, NAME) or {})["spec"].get("replicas") == 2,
-        timeout=30, what="the Deployment pinned to server.replicas again",
-    )  # fmt: skip
-    full.delete_models(namespace)
-
-
-def test_istio_adds_the_sidecar_stats_port_and_the_injection_label(
-    full: Cluster, models: ModelRegistry, model_name: str
-) -> None:
-    namespace = "switch-istio"
-    serve(full, models, namespace, model_name)
-
-    def ports() -> dict[int, str]:
-        service = full.service(namespace, NAME) or {"spec": {"ports": []}}
-        return {port["port"]: port["name"] for port in service["spec"]["ports"]}
-
-    assert 15020 not in ports()
-    full.patch_model(namespace, NAME, {"spec": {"istio": {"enabled": True}}})
-    wait_for(lambda: ports().get(15020) == "http-istio-stats", timeout=30, what="port 15020")
-    template = (full.deployment(namespace, NAME) or {})["spec"]["template"]["metadata"]
-    assert template["labels"]["sidecar.istio.io/inject"] == "true"
-
-    full.patch_model(namespace, NAME, {"spec": {"istio": {"enabled": False}}})
-    wait_for(lambda: 15020 not in ports(), timeout=30, what="port 15020 to go")
-    full.delete_models(namespace)
-
-
-def test_absent_crds_are_reported_and_their_children_follow_once_installed(
-    bare_emulator: KubeEmulator,
-    bare_operator: OperatorProcess,
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
     models: ModelRegistry,
     model_name: str,
 ) -> None:
-    cluster = Cluster(bare_emulator)
-    namespace = "no-crds"
+    cluster.api.create(secret(namespace, "predictkube-api-key", {"apiKey": API_KEY}))
+    owner = serve(
+        cluster, models, namespace, model_name,
+        autoscaling={"enabled": True}, server={"replicas": 2},
+    )  # fmt: skip
+    scaled = appears(cluster, SCALED_OBJECT, namespace)
+    assert owned_by(scaled, owner)
+    assert scaled["spec"]["scaleTargetRef"]["name"] == NAME
+    deployment = cluster.deployment(namespace, NAME)
+    assert deployment is not None
+    assert "replicas" not in deployment["spec"]
+    assert child(cluster, TRIGGER_AUTHENTICATION, namespace) is None
+
+    # KEDA's HPA scales the Deployment; the operator must leave that alone.
+    cluster.api.patch(
+        ObjectRef("apps/v1", "Deployment", namespace, NAME), {"spec": {"replicas": 3}}
+    )
+    cluster.wait_rolled_out(namespace, NAME)
+    wait_for(
+        lambda: condition(cluster.model(namespace, NAME), "Ready").get("status") == "True",
+        timeout=30, what="Ready after the scale-up",
+    )  # fmt: skip
+    assert "3 ready replicas" in condition(cluster.model(namespace, NAME), "Ready")["message"]
+    assert (cluster.deployment(namespace, NAME) or {})["spec"]["replicas"] == 3
+
+    cluster.patch_model(
+        namespace, NAME, {"spec": {"autoscaling": {"predictkube": {"enabled": True}}}}
+    )
+    authentication = appears(cluster, TRIGGER_AUTHENTICATION, namespace)
+    assert owned_by(authentication, owner)
+    assert authentication["spec"]["secretTargetRef"][0]["name"] == "predictkube-api-key"
+    scaled = wait_for(
+        lambda: len((s := child(cluster, SCALED_OBJECT, namespace))["spec"]["triggers"]) == 2 and s,
+        timeout=30, what="the PredictKube trigger",
+    )  # fmt: skip
+    model = cluster.model(namespace, NAME)
+    for text in (json.dumps(authentication), json.dumps(scaled), json.dumps(model), operator.log()):
+        assert API_KEY not in text
+
+    cluster.patch_model(
+        namespace, NAME, {"spec": {"autoscaling": {"predictkube": {"enabled": False}}}}
+    )
+    disappears(cluster, TRIGGER_AUTHENTICATION, namespace)
+    assert child(cluster, SCALED_OBJECT, namespace) is not None
+    cluster.patch_model(namespace, NAME, {"spec": {"autoscaling": {"enabled": False}}})
+    disappears(cluster, SCALED_OBJECT, namespace)
+    wait_for(
+        lambda: (cluster.deployment(namespace, NAME) or {})["spec"].get("replicas") == 2,
+        timeout=30, what="the Deployment pinned to server.replicas again",
+    )  # fmt: skip
+    cluster.delete_models(namespace)
+
+
+def test_istio_adds_the_sidecar_stats_port_and_the_injection_label(
+    cluster: Cluster, namespace: str, models: ModelRegistry, model_name: str
+) -> None:
+    serve(cluster, models, namespace, model_name)
+
+    def ports() -> dict[int, str]:
+        service = cluster.service(namespace, NAME) or {"spec": {"ports": []}}
+        return {port["port"]: port["name"] for port in service["spec"]["ports"]}
+
+    assert 15020 not in ports()
+    cluster.patch_model(namespace, NAME, {"spec": {"istio": {"enabled": True}}})
+    wait_for(lambda: ports().get(15020) == "http-istio-stats", timeout=30, what="port 15020")
+    template = (cluster.deployment(namespace, NAME) or {})["spec"]["template"]["metadata"]
+    assert template["labels"]["sidecar.istio.io/inject"] == "true"
+
+    cluster.patch_model(namespace, NAME, {"spec": {"istio": {"enabled": False}}})
+    wait_for(lambda: 15020 not in ports(), timeout=30, what="port 15020 to go")
+    cluster.delete_models(namespace)
+
+
+def test_absent_crds_are_reported_and_their_children_follow_once_installed(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    models: ModelRegistry,
+    namespace: str,
+    model_name: str,
+) -> None:
+    remove_optional_crds(cluster.kube)
+    try:
+        _absent_then_installed(cluster, operator, models, namespace, model_name)
+    finally:
+        install_optional_crds(cluster.kube)
+
+
+def _absent_then_installed(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    models: ModelRegistry,
+    namespace: str,
+    model_name: str,
+) -> None:
     serve(
         cluster, models, namespace, model_name,
         monitoring={"enabled": True}, autoscaling={"enabled": True},
@@ -262,16 +232,15 @@ def test_absent_crds_are_reported_and_their_children_follow_once_installed(
     )  # fmt: skip
     assert warnings
 
-    cluster.roll_out(namespace, NAME)
+    cluster.wait_rolled_out(namespace, NAME)
     wait_for(
         lambda: condition(cluster.model(namespace, NAME), "Ready").get("status") == "True",
         timeout=30, what="Ready without the optional children",
     )  # fmt: skip
-    assert bare_operator.process is not None
-    assert bare_operator.process.poll() is None, "the operator must keep running"
+    assert operator.process is not None
+    assert operator.process.poll() is None, "the operator must keep running"
 
-    for crd in [*prometheus_operator_crds(), *keda_crds()]:
-        bare_emulator.install_crd(crd)
+    install_optional_crds(cluster.kube)
     appears(cluster, SERVICE_MONITOR, namespace)
     appears(cluster, SCALED_OBJECT, namespace)
     for type_ in ("MonitoringUnavailable", "AutoscalingUnavailable"):

@@ -42,7 +42,7 @@ def test_stage_promotion_repins_the_deployment_and_says_so(
         lambda: pinned_to(cluster, namespace, NAME, f"models:/{model_name}/1"), timeout=60,
         what="the Deployment pinned to version 1",
     )  # fmt: skip
-    cluster.roll_out(namespace, NAME)
+    cluster.wait_rolled_out(namespace, NAME)
     wait_for(
         lambda: cluster.status(namespace, NAME).get("lastReadyVersion"),
         timeout=30, what="version 1 to be reported ready",
@@ -65,7 +65,7 @@ def test_stage_promotion_repins_the_deployment_and_says_so(
     assert (status["resolvedVersion"], status["modelUri"]) == ("2", f"models:/{model_name}/2")
     assert status["lastReadyVersion"] == "1"  # version 2 is not ready yet
 
-    cluster.roll_out(namespace, NAME)
+    cluster.wait_rolled_out(namespace, NAME)
     wait_for(
         lambda: cluster.status(namespace, NAME).get("lastReadyVersion") == "2",
         timeout=30, what="version 2 to be reported ready",

@@ -20,6 +20,8 @@ from tests.operator_integration.harness import (
 pytestmark = pytest.mark.integration
 
 NAME = "reviews"
+DEADLINE_SECONDS = 30  # the shortest the spec accepts
+DEADLINE = {"progressDeadlineSeconds": DEADLINE_SECONDS}
 
 
 def pinned_to(cluster: Cluster, namespace: str, uri: str) -> dict[str, Any] | None:
@@ -31,11 +33,11 @@ def test_a_rollout_past_its_deadline_is_rolled_back_to_the_last_ready_version(
     cluster: Cluster, models: ModelRegistry, namespace: str, model_name: str
 ) -> None:
     models.promote(model_name, models.add_version(model_name))
-    broken, fixed = models.add_version(model_name), models.add_version(model_name)
+    broken, fixed = models.add_broken_version(model_name), models.add_version(model_name)
     good_uri, broken_uri = f"models:/{model_name}/1", f"models:/{model_name}/{broken}"
-    cluster.create_model(namespace, NAME, model_spec(models.url, model_name))
+    cluster.create_model(namespace, NAME, model_spec(models.url, model_name, rollout=DEADLINE))
     wait_for(lambda: pinned_to(cluster, namespace, good_uri), timeout=60, what="version 1 pinned")
-    cluster.roll_out(namespace, NAME)
+    cluster.wait_rolled_out(namespace, NAME)
     wait_for(
         lambda: cluster.status(namespace, NAME).get("lastReadyVersion") == "1",
         timeout=30, what="version 1 ready",
@@ -43,10 +45,9 @@ def test_a_rollout_past_its_deadline_is_rolled_back_to_the_last_ready_version(
 
     models.promote(model_name, broken)
     wait_for(lambda: pinned_to(cluster, namespace, broken_uri), timeout=30, what="v2 pinned")
-    cluster.miss_deadline(namespace, NAME)
-
+    # Its pod cannot load the model: Kubernetes flags the rollout past its deadline.
     rolled_back = wait_for(
-        lambda: pinned_to(cluster, namespace, good_uri), timeout=30,
+        lambda: pinned_to(cluster, namespace, good_uri), timeout=DEADLINE_SECONDS + 60,
         what="the Deployment pinned back to version 1",
     )  # fmt: skip
     degraded = wait_for(
@@ -65,7 +66,7 @@ def test_a_rollout_past_its_deadline_is_rolled_back_to_the_last_ready_version(
     assert "v2 → v1" in events[0]["message"]
 
     # The old ReplicaSet serves again; later polls keep the failed version out.
-    cluster.roll_out(namespace, NAME)
+    cluster.wait_rolled_out(namespace, NAME)
     wait_for(
         lambda: condition(cluster.model(namespace, NAME), "Ready").get("status") == "True",
         timeout=30, what="Ready=True on version 1 again",
@@ -80,7 +81,7 @@ def test_a_rollout_past_its_deadline_is_rolled_back_to_the_last_ready_version(
         lambda: pinned_to(cluster, namespace, f"models:/{model_name}/{fixed}"), timeout=30,
         what="the next version pinned",
     )  # fmt: skip
-    cluster.roll_out(namespace, NAME)
+    cluster.wait_rolled_out(namespace, NAME)
     wait_for(
         lambda: condition(cluster.model(namespace, NAME), "Degraded").get("status") == "False",
         timeout=30, what="Degraded=False once version 3 is ready",
@@ -90,18 +91,16 @@ def test_a_rollout_past_its_deadline_is_rolled_back_to_the_last_ready_version(
 def test_a_first_version_that_never_becomes_ready_is_reported(
     cluster: Cluster, models: ModelRegistry, namespace: str, model_name: str
 ) -> None:
-    models.promote(model_name, models.add_version(model_name))
-    cluster.create_model(namespace, NAME, model_spec(models.url, model_name))
+    models.promote(model_name, models.add_broken_version(model_name))
+    cluster.create_model(namespace, NAME, model_spec(models.url, model_name, rollout=DEADLINE))
     wait_for(
         lambda: pinned_to(cluster, namespace, f"models:/{model_name}/1"), timeout=60,
         what="version 1 pinned",
     )  # fmt: skip
 
-    cluster.miss_deadline(namespace, NAME)
-
     wait_for(
         lambda: condition(cluster.model(namespace, NAME), "Degraded").get("status") == "True",
-        timeout=30, what="Degraded=True",
+        timeout=DEADLINE_SECONDS + 60, what="Degraded=True",
     )  # fmt: skip
     model = cluster.model(namespace, NAME)
     assert "no earlier version" in condition(model, "Degraded")["message"]

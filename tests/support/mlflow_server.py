@@ -1,4 +1,4 @@
-"""A real ``mlflow server`` (SQLite backend, local artifacts) on loopback."""
+"""A real ``mlflow server`` (SQLite backend, local artifacts), where the tests' pods reach it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.processes import free_port, running, wait_http
+from tests.support.processes import free_port, reachable_host, running, wait_http
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ def mlflow_server(root: Path, *, port: int | None = None) -> Iterator[MlflowServ
     """
     root.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
+    bind, advertised = reachable_host()
+    url = f"http://{advertised}:{port}"
     log_path = root / "mlflow-server.log"
     command = [
         mlflow_executable(),
@@ -46,7 +47,7 @@ def mlflow_server(root: Path, *, port: int | None = None) -> Iterator[MlflowServ
         "--artifacts-destination",
         str(root / "artifacts"),
         "--host",
-        "127.0.0.1",
+        bind,
         "--port",
         str(port),
         "--workers",

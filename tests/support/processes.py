@@ -22,6 +22,21 @@ def free_port() -> int:
         return port
 
 
+def reachable_host() -> tuple[str, str]:
+    """Where a test server binds, and the address clients use.
+
+    Inside the local cluster's network namespace it binds every address and is reached
+    at the bridge address, as pods see the node; elsewhere loopback only.
+    """
+    from local_cluster import network
+    from local_cluster.layout import Layout
+
+    cluster = network.inode(Layout.default().netns)
+    if cluster is not None and cluster == network.current_inode():
+        return "0.0.0.0", str(network.GATEWAY)
+    return "127.0.0.1", "127.0.0.1"
+
+
 def wait_http(
     url: str,
     *,

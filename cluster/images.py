@@ -1,0 +1,103 @@
+"""What a container image would bring, for the images this project builds.
+
+There is no image store here: the project's own images, recognised by repository name
+(``…/model-server``, ``…/operator``, whatever registry or owner precedes it), run from
+the project's environment with the ENTRYPOINT, CMD, ENV, WORKDIR and USER of their
+Dockerfile's final stage. Any other image runs only with a ``command``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Repository name (last path part) -> the Dockerfile that builds it.
+PROJECT_IMAGES = {"model-server": "Dockerfile.server", "operator": "Dockerfile.operator"}
+#: Where the images install the project; it maps to this environment's prefix.
+IMAGE_VENV = "/opt/venv"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_ENV_REF = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """The parts of an image's config that decide how its container starts."""
+
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str = "/"
+    user: str | None = None
+
+
+def repository(image: str) -> str:
+    """``ghcr.io/owner/model-server:0.1@sha256:…`` -> ``model-server``."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[0]
+
+
+def _expand_env(value: str, env: dict[str, str]) -> str:
+    return _ENV_REF.sub(lambda m: env.get(m[1] or m[2], ""), value)
+
+
+def _logical_lines(text: str) -> list[str]:
+    lines, current = [], ""
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            current += stripped[:-1] + " "
+            continue
+        lines.append(current + stripped)
+        current = ""
+    return lines
+
+
+def _exec_form(value: str) -> tuple[str, ...]:
+    if value.startswith("["):
+        return tuple(json.loads(value))
+    return ("/bin/sh", "-c", value)
+
+
+def parse_dockerfile(text: str) -> ImageConfig:
+    """The final stage's ENTRYPOINT, CMD, ENV, WORKDIR and USER."""
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    env: dict[str, str] = {"PATH": DEFAULT_PATH}
+    workdir, user = "/", None
+    for line in _logical_lines(text):
+        keyword, _, value = line.partition(" ")
+        keyword, value = keyword.upper(), value.strip()
+        if keyword == "FROM":
+            entrypoint, cmd, env, workdir, user = (), (), {"PATH": DEFAULT_PATH}, "/", None
+        elif keyword == "ENTRYPOINT":
+            entrypoint, cmd = _exec_form(value), ()
+        elif keyword == "CMD":
+            cmd = _exec_form(value)
+        elif keyword == "WORKDIR":
+            workdir = value
+        elif keyword == "USER":
+            user = value
+        elif keyword == "ENV":
+            for pair in shlex.split(value):
+                key, _, val = pair.partition("=")
+                env[key] = _expand_env(val, env)
+    return ImageConfig(entrypoint, cmd, env, workdir, user)
+
+
+def project_image(image: str, repo_root: Path) -> ImageConfig | None:
+    """The config of one of the project's images, mapped onto this environment; else None."""
+    dockerfile = PROJECT_IMAGES.get(repository(image))
+    if dockerfile is None or not (repo_root / dockerfile).is_file():
+        return None
+    config = parse_dockerfile((repo_root / dockerfile).read_text())
+    prefix = str(Path(sys.prefix))
+    env = {key: value.replace(IMAGE_VENV, prefix) for key, value in config.env.items()}
+    env.setdefault("PATH", f"{prefix}/bin:{DEFAULT_PATH}")
+    return ImageConfig(config.entrypoint, config.cmd, env, config.workdir, config.user)

@@ -1,0 +1,50 @@
+"""``cluster-up`` is idempotent and ``cluster-down`` leaves nothing behind, after a crash too."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from local_cluster import network
+from local_cluster.layout import Layout
+
+pytestmark = pytest.mark.integration
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "local_cluster", *args],
+        capture_output=True, text=True, env=env, timeout=400, check=False,
+    )  # fmt: skip
+
+
+def test_up_prints_two_lines_twice_and_down_removes_every_process_and_namespace(
+    tmp_path: Path,
+) -> None:
+    # A second cluster of its own name, beside the one the other tests use.
+    layout = Layout(name="lifecycle", root=tmp_path / "state")
+    env = {**os.environ, "LOCAL_CLUSTER_NAME": layout.name, "LOCAL_CLUSTER_STATE": str(layout.root)}
+    try:
+        first = cli("up", env=env)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout == f"NETNS={layout.netns}\nKUBECONFIG={layout.kubeconfig}\n"
+        again = cli("up", env=env)
+        assert (again.returncode, again.stdout) == (0, first.stdout)
+        assert network.exists(layout.netns)
+        inode = network.inode(layout.netns)
+        assert inode is not None
+        assert network.pids_in({inode})
+
+        supervisor = int(layout.supervisor_pid.read_text())
+        os.kill(supervisor, 9)  # a crash: the rest keeps running until down
+    finally:
+        down = cli("down", env=env)
+    assert down.returncode == 0, down.stderr
+    assert not network.exists(layout.netns)
+    assert not network.names(layout.pod_netns_prefix)
+    assert not network.pids_in({inode})
+    assert not (Path("/etc/netns") / layout.netns).exists()
+    assert cli("down", env=env).returncode == 0

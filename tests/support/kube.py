@@ -1,0 +1,116 @@
+"""The local Kubernetes cluster under the tests: started once, entered by the test process.
+
+The session joins the cluster's network namespace before any test runs (so servers
+that tests start, MLflow and Prometheus among them, are reachable from pods at the
+bridge address), uses a cluster that is already up, or starts one and stops it after.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from local_cluster import build, lifecycle, network
+from local_cluster.layout import Layout
+
+T = TypeVar("T")
+#: Where pods reach servers that tests run in the cluster namespace.
+HOST_ADDRESS = str(network.GATEWAY)
+
+
+@dataclass
+class LocalCluster:
+    """A running local cluster, driven with its own ``kubectl``."""
+
+    layout: Layout
+    started_here: bool
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.layout.kubeconfig
+
+    @property
+    def kubectl_path(self) -> Path:
+        return build.bin_dir() / "kubectl"
+
+    def env(self) -> dict[str, str]:
+        path = f"{build.bin_dir()}{os.pathsep}{os.environ.get('PATH', '')}"
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PATH": path}
+
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(self.kubectl_path), *args], input=stdin, capture_output=True, text=True,
+            env=self.env(), timeout=timeout, check=False,
+        )  # fmt: skip
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
+        return done
+
+    def apply(self, *objects: Mapping[str, Any], namespace: str | None = None) -> None:
+        args = ["apply", "-f", "-"] + (["-n", namespace] if namespace else [])
+        self.kubectl(*args, stdin=yaml.safe_dump_all([dict(o) for o in objects]))
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        args = ["get", kind, name, "-o", "json"] + (["-n", namespace] if namespace else [])
+        done = self.kubectl(*args, check=False)
+        if done.returncode != 0:
+            if "NotFound" in done.stderr or "not found" in done.stderr:
+                return None
+            raise AssertionError(f"kubectl get {kind} {name}: {done.stderr.strip()}")
+        found: dict[str, Any] = json.loads(done.stdout)
+        return found
+
+    def list(self, kind: str, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:
+        args = ["get", kind, "-n", namespace, "-o", "json"] + (["-l", selector] if selector else [])
+        items: list[dict[str, Any]] = json.loads(self.kubectl(*args).stdout)["items"]
+        return items
+
+    def create_namespace(self, name: str) -> str:
+        self.kubectl("create", "namespace", name)
+        return name
+
+    def delete_namespace(self, name: str) -> None:
+        self.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+def wait_for(
+    probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.3
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail saying ``what`` never happened."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def start_cluster() -> LocalCluster:
+    """Use the cluster that is up, or start one; then join its network namespace."""
+    lifecycle.require_root()
+    layout = Layout.default()
+    started_here = not lifecycle.is_up(layout)
+    if started_here:
+        lifecycle.up(layout)
+    network.enter(layout.netns)
+    return LocalCluster(layout, started_here)
+
+
+def stop_cluster(cluster: LocalCluster) -> None:
+    if cluster.started_here:
+        lifecycle.down(cluster.layout)
+
+
+def uses_cluster(fixture_names: Sequence[str]) -> bool:
+    return "kube_cluster" in fixture_names
