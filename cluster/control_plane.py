@@ -157,6 +157,7 @@ class ControlPlane:
                     "--kubelet-client-certificate", str(pki.root / "apiserver-kubelet-client.crt"),
                     "--kubelet-client-key", str(pki.root / "apiserver-kubelet-client.key"),
                     "--kubelet-certificate-authority", str(pki.ca_cert),
+                    "--kubelet-preferred-address-types", "InternalIP,Hostname",
                     "--service-account-issuer", f"https://kubernetes.default.svc.{CLUSTER_DOMAIN}",
                     "--service-account-key-file", str(pki.sa_pub),
                     "--service-account-signing-key-file", str(pki.sa_key),

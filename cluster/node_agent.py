@@ -145,8 +145,8 @@ class NodeAgent:
             try:
                 lease["spec"]["renewTime"] = _micro_time()  # type: ignore[index]
                 try:
-                    self.api.coordination.replace_namespaced_lease(
-                        NODE_NAME, "kube-node-lease", lease
+                    self.api.coordination.patch_namespaced_lease(
+                        NODE_NAME, "kube-node-lease", {"spec": lease["spec"]}
                     )
                 except ApiException as error:
                     if error.status != 404:
@@ -155,7 +155,9 @@ class NodeAgent:
                 self.api.core.patch_node_status(
                     NODE_NAME, {"status": {"conditions": self._conditions()}}
                 )
-            except Exception as error:
+            except ApiException as error:
+                log.warning("heartbeat failed: %s %s", error.status, error.reason)
+            except Exception as error:  # the apiserver may be restarting
                 log.warning("heartbeat failed: %s", error)
             self.stopping.wait(HEARTBEAT_SECONDS)
 

@@ -302,14 +302,13 @@ class PodWorker(threading.Thread):
         previous = self.transitions.get(kind)
         if previous is None or previous[0] != status:
             self.transitions[kind] = (status, now_iso())
-        condition = {
+        return {
             "type": kind,
             "status": status,
             "lastTransitionTime": self.transitions[kind][1],
+            # None deletes a reason left from an earlier patch (strategic merge).
+            "reason": reason if reason and not ok else None,
         }
-        if reason and not ok:
-            condition["reason"] = reason
-        return condition
 
     def _phase(self) -> str:
         if any(run.running for run in self.containers):

@@ -60,6 +60,15 @@ def one_shot(name: str, script: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+def answers(url: str) -> int | None:
+    """The HTTP status ``url`` answers with, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310
+            return int(answer.status)
+    except OSError:
+        return None
+
+
 def phase(cluster: LocalCluster, namespace: str, name: str) -> str | None:
     pod = cluster.get("pod", name, namespace)
     return ((pod or {}).get("status") or {}).get("phase")
@@ -103,8 +112,9 @@ def test_a_deployment_serves_through_its_cluster_ip_and_replaces_a_deleted_pod(
     assert len(addresses) == 2  # two servers on 0.0.0.0:8080, each in its own namespace
 
     cluster_ip = kube_cluster.get("service", "web", namespace)["spec"]["clusterIP"]  # type: ignore[index]
-    with urllib.request.urlopen(f"http://{cluster_ip}/", timeout=5) as answer:
-        assert answer.status == 200
+    # kube-proxy programs a new Service within a second or so of its endpoints.
+    status = wait_for(lambda: answers(f"http://{cluster_ip}/"), timeout=30, what="the ClusterIP")
+    assert status == 200
 
     victim = pods[0]["metadata"]["name"]
     kube_cluster.kubectl("delete", "pod", "-n", namespace, victim, "--wait=true")
