@@ -17,7 +17,7 @@ from tests.operator_integration.harness import (
     OperatorProcess,
     install_operator_rbac,
 )
-from tests.support.kube import LocalCluster
+from tests.support.kube import LocalCluster, wait_for
 from tests.support.mlflow_server import MlflowServer
 
 _counter = itertools.count(1)
@@ -40,9 +40,21 @@ def install_optional_crds(kube: LocalCluster) -> None:
     kube.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
 
 
+OPTIONAL_GROUP_VERSIONS = ("keda.sh/v1alpha1", "monitoring.coreos.com/v1")
+
+
+def _served(kube: LocalCluster, group_version: str) -> bool:
+    return kube.kubectl("get", "--raw", f"/apis/{group_version}", check=False).returncode == 0
+
+
 def remove_optional_crds(kube: LocalCluster) -> None:
+    """Delete the optional CRDs and wait until discovery no longer lists their groups."""
     for path in optional_crd_files():
         kube.kubectl("delete", "--ignore-not-found", "--wait=true", "-f", str(path))
+    wait_for(
+        lambda: not any(_served(kube, gv) for gv in OPTIONAL_GROUP_VERSIONS), timeout=60,
+        what="the optional API groups to leave discovery",
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")

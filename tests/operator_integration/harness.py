@@ -44,7 +44,7 @@ OPERATOR_ENV = {
 POLL_SECONDS = 5  # the smallest interval the spec accepts
 OPERATOR_NAMESPACE = OPERATOR_ACCOUNT = "sentiment-operator"
 #: One gunicorn worker per test pod: the suite runs many pods on two cores.
-SERVER_ENV = [{"name": "WORKERS", "value": "1"}, {"name": "THREADS", "value": "4"}]
+SERVER_DEFAULTS = {"workers": 1, "env": [{"name": "THREADS", "value": "4"}]}
 
 
 def wait_for(
@@ -264,13 +264,16 @@ class ModelRegistry:
         self.client = MlflowClient(url)
         self._source = source
 
-    def _model_source(self) -> str:
+    def _model_source(self) -> tuple[str, str | None]:
+        """The logged model's source URI and (MLflow 3) model id, logged on first use."""
         if self._source is None:
             from tests.model_server.sample_model import register_sample_model
 
             logged = register_sample_model(self.url, "operator-tests-base", rows=400)
             self._source = self.client.get_model_version(logged.name, logged.version).source
-        return self._source
+        # MLflow 3 logs models as ``models:/m-…`` and wants that id beside such a source.
+        model_id = self._source.removeprefix("models:/") if self._source.startswith("models:/m-") else None
+        return self._source, model_id
 
     def _ensure_model(self, name: str) -> None:
         try:
@@ -280,14 +283,15 @@ class ModelRegistry:
 
     def add_version(self, name: str) -> str:
         """Register a new servable version of ``name`` (creating the model first if needed)."""
-        source = self._model_source()
+        source, model_id = self._model_source()
         self._ensure_model(name)
-        return str(self.client.create_model_version(name, source=source).version)
+        version = self.client.create_model_version(name, source=source, model_id=model_id)
+        return str(version.version)
 
     def add_broken_version(self, name: str) -> str:
         """A version whose artifacts hold no model: its pods never become ready."""
         self._ensure_model(name)
-        source = self._model_source().rstrip("/") + "-missing"
+        source = "mlflow-artifacts:/missing/model"
         return str(self.client.create_model_version(name, source=source).version)
 
     def promote(self, name: str, version: str, stage: str = "Production") -> None:
@@ -367,12 +371,9 @@ def model_spec(
         "model": {"name": model, **selector},
         "registry": {"trackingUri": tracking_uri, "pollIntervalSeconds": POLL_SECONDS},
     }
-    server = {"env": list(SERVER_ENV)}
+    spec["server"] = dict(SERVER_DEFAULTS)
     for key, value in sections.items():
-        if key == "server":
-            value = {**value, "env": [*SERVER_ENV, *value.get("env", [])]}
-        spec[key] = {**spec.get(key, server if key == "server" else {}), **value}
-    spec.setdefault("server", server)
+        spec[key] = {**spec.get(key, {}), **value}
     return spec
 
 

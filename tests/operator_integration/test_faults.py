@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from kubernetes.client.rest import ApiException
 from sentiment_operator.kube import ObjectRef
 
 from tests.operator_integration.harness import (
@@ -30,7 +31,7 @@ def reason_of(cluster: Cluster, namespace: str, type_: str) -> str | None:
     return condition(cluster.model(namespace, NAME), type_).get("reason")
 
 
-def test_invalid_spec_is_reported_and_creates_nothing(
+def test_an_invalid_spec_is_refused_at_admission_and_creates_nothing(
     cluster: Cluster,
     models: ModelRegistry,
     operator: OperatorProcess,
@@ -40,32 +41,23 @@ def test_invalid_spec_is_reported_and_creates_nothing(
     models.promote(model_name, models.add_version(model_name))
     spec = model_spec(models.url, model_name)
     spec["model"]["alias"] = "champion"  # a stage and an alias: the spec must pick one
-    cluster.create_model(namespace, NAME, spec)
-
-    wait_for(
-        lambda: reason_of(cluster, namespace, "Ready") == "InvalidSpec", timeout=60,
-        what="Ready=False with reason InvalidSpec",
-    )  # fmt: skip
-    model = cluster.model(namespace, NAME)
-    assert condition(model, "Ready")["status"] == "False"
-    degraded = condition(model, "Degraded")
-    assert (degraded["status"], degraded["reason"]) == ("True", "InvalidSpec")
-    assert "exactly one of stage and alias" in degraded["message"]
+    with pytest.raises(ApiException) as refused:
+        cluster.create_model(namespace, NAME, spec)
+    assert refused.value.status == 422
+    assert "exactly one of stage and alias must be set" in str(refused.value.body)
+    assert cluster.model(namespace, NAME) is None
     assert cluster.children(namespace) == []
-    wait_for(
-        lambda: "InvalidSpec" in cluster.event_reasons(namespace, NAME), timeout=15,
-        what="an InvalidSpec event",
-    )  # fmt: skip
 
-    # Not a crash loop: the operator is alive and acts on the corrected spec.
+    # The operator is alive and acts on the corrected spec.
     assert operator.process is not None
     assert operator.process.poll() is None
-    cluster.patch_model(namespace, NAME, {"spec": {"model": {"alias": None}}})
+    del spec["model"]["alias"]
+    cluster.create_model(namespace, NAME, spec)
     wait_for(
         lambda: pinned(cluster.deployment(namespace, NAME)) == f"models:/{model_name}/1",
         timeout=60, what="the corrected spec to be deployed",
     )  # fmt: skip
-    assert condition(cluster.model(namespace, NAME), "Degraded")["status"] == "False"
+    assert condition(cluster.model(namespace, NAME), "Degraded").get("status") != "True"
 
 
 def test_model_missing_from_the_registry_is_retried_until_it_appears(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sentiment_operator.kube import ObjectRef
+from sentiment_operator.settings import OperatorSettings
 
 from tests.operator_integration.conftest import install_optional_crds, remove_optional_crds
 from tests.operator_integration.harness import (
@@ -62,6 +63,14 @@ def serve(
     created = cluster.create_model(namespace, NAME, model_spec(models.url, model, **sections))
     wait_for(lambda: cluster.deployment(namespace, NAME), timeout=60, what="the Deployment")
     return created
+
+
+def operator_owns_replicas(deployment: dict[str, Any]) -> bool:
+    """Whether the operator's field manager claims ``spec.replicas`` (server-side apply)."""
+    for entry in deployment["metadata"].get("managedFields") or []:
+        if entry.get("manager") == OperatorSettings().field_manager:
+            return "f:replicas" in (entry.get("fieldsV1") or {}).get("f:spec", {})
+    raise AssertionError("the operator manages no field of the Deployment")
 
 
 def condition_is(cluster: Cluster, namespace: str, type_: str, status: str) -> bool:
@@ -122,7 +131,7 @@ def test_autoscaling_hands_replicas_to_keda_and_predictkube_adds_its_authenticat
     assert scaled["spec"]["scaleTargetRef"]["name"] == NAME
     deployment = cluster.deployment(namespace, NAME)
     assert deployment is not None
-    assert "replicas" not in deployment["spec"]
+    assert not operator_owns_replicas(deployment)
     assert child(cluster, TRIGGER_AUTHENTICATION, namespace) is None
 
     # KEDA's HPA scales the Deployment; the operator must leave that alone.
@@ -248,7 +257,12 @@ def _absent_then_installed(
             functools.partial(condition_is, cluster, namespace, type_, "False"),
             timeout=30, what=f"{type_}=False",
         )  # fmt: skip
-    reasons = cluster.event_reasons(namespace, NAME)
+    reasons = wait_for(
+        lambda: {"MonitoringAvailable", "AutoscalingAvailable"}
+        <= set(found := cluster.event_reasons(namespace, NAME))
+        and found,
+        timeout=30, what="MonitoringAvailable and AutoscalingAvailable Events",
+    )  # fmt: skip
     assert reasons.count("MonitoringUnavailable") == 1, reasons
     assert reasons.count("AutoscalingUnavailable") == 1, reasons
     assert {"MonitoringAvailable", "AutoscalingAvailable"} <= set(reasons)
