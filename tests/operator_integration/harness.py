@@ -37,7 +37,8 @@ T = TypeVar("T")
 OPERATOR_ENV = {
     "SENTIMENT_RETRY_BASE_SECONDS": "1",
     "SENTIMENT_RETRY_MAX_SECONDS": "5",
-    "SENTIMENT_REGISTRY_TIMEOUT_SECONDS": "3",
+    # A basic-auth MLflow server hashes the password on every request: slow on two busy cores.
+    "SENTIMENT_REGISTRY_TIMEOUT_SECONDS": "10",
     "SENTIMENT_LOG_LEVEL": "INFO",
     "SENTIMENT_DISCOVERY_SECONDS": "2",  # a CRD installed mid-test is seen within seconds
 }
@@ -291,8 +292,12 @@ class ModelRegistry:
     def add_broken_version(self, name: str) -> str:
         """A version whose artifacts hold no model: its pods never become ready."""
         self._ensure_model(name)
-        source = "mlflow-artifacts:/missing/model"
-        return str(self.client.create_model_version(name, source=source).version)
+        experiment = self.client.get_experiment_by_name("Default")
+        run = self.client.create_run(experiment.experiment_id if experiment else "0")
+        self.client.set_terminated(run.info.run_id)
+        source = f"runs:/{run.info.run_id}/model"
+        version = self.client.create_model_version(name, source=source, run_id=run.info.run_id)
+        return str(version.version)
 
     def promote(self, name: str, version: str, stage: str = "Production") -> None:
         """Move ``version`` into ``stage``, archiving whatever was there."""

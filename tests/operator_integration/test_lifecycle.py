@@ -171,6 +171,10 @@ def test_operator_restart_adopts_children_without_duplicates(
     models.promote(model_name, models.add_version(model_name))
     cluster.create_model(namespace, NAME, model_spec(models.url, model_name))
     wait_for(lambda: cluster.service(namespace, NAME), timeout=60, what="the Service")
+    wait_for(
+        lambda: "Created" in cluster.event_reasons(namespace, NAME), timeout=30,
+        what="the Created Event (kopf posts Events in the background)",
+    )  # fmt: skip
     before = {c["kind"]: c["metadata"]["uid"] for c in cluster.children(namespace)}
 
     operator.restart()
