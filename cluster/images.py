@@ -32,6 +32,10 @@ class ImageConfig:
     env: dict[str, str] = field(default_factory=dict)
     workdir: str = "/"
     user: str | None = None
+    #: ``/etc/passwd`` lines the image's ``useradd`` steps add.
+    passwd: tuple[str, ...] = ()
+    #: ``/etc/group`` lines the image's ``groupadd`` steps add.
+    group: tuple[str, ...] = ()
 
 
 def repository(image: str) -> str:
@@ -43,6 +47,27 @@ def repository(image: str) -> str:
 
 def _expand_env(value: str, env: dict[str, str]) -> str:
     return _ENV_REF.sub(lambda m: env.get(m[1] or m[2], ""), value)
+
+
+_ACCOUNT_COMMAND = re.compile(r"\b(useradd|groupadd)\s+([^&;|]+)")
+
+
+def _accounts(run: str) -> tuple[list[str], list[str]]:
+    """The passwd and group lines of the ``useradd`` and ``groupadd`` in a RUN step."""
+    passwd, group = [], []
+    for command, arguments in _ACCOUNT_COMMAND.findall(run):
+        words = shlex.split(arguments)
+        options = {words[i]: words[i + 1] for i in range(len(words) - 1) if words[i].startswith("-")}
+        name = words[-1]
+        if command == "groupadd":
+            group.append(f"{name}:x:{options.get('--gid', options.get('-g', ''))}:")
+        else:
+            uid = options.get("--uid", options.get("-u", ""))
+            gid = options.get("--gid", options.get("-g", uid))
+            home = options.get("--home-dir", options.get("-d", "/"))
+            shell = options.get("--shell", options.get("-s", "/bin/sh"))
+            passwd.append(f"{name}:x:{uid}:{gid}::{home}:{shell}")
+    return passwd, group
 
 
 def _logical_lines(text: str) -> list[str]:
@@ -71,11 +96,18 @@ def parse_dockerfile(text: str) -> ImageConfig:
     cmd: tuple[str, ...] = ()
     env: dict[str, str] = {"PATH": DEFAULT_PATH}
     workdir, user = "/", None
+    passwd: list[str] = []
+    group: list[str] = []
     for line in _logical_lines(text):
         keyword, _, value = line.partition(" ")
         keyword, value = keyword.upper(), value.strip()
         if keyword == "FROM":
             entrypoint, cmd, env, workdir, user = (), (), {"PATH": DEFAULT_PATH}, "/", None
+            passwd, group = [], []
+        elif keyword == "RUN":
+            users, groups = _accounts(value)
+            passwd += users
+            group += groups
         elif keyword == "ENTRYPOINT":
             entrypoint, cmd = _exec_form(value), ()
         elif keyword == "CMD":
@@ -88,7 +120,7 @@ def parse_dockerfile(text: str) -> ImageConfig:
             for pair in shlex.split(value):
                 key, _, val = pair.partition("=")
                 env[key] = _expand_env(val, env)
-    return ImageConfig(entrypoint, cmd, env, workdir, user)
+    return ImageConfig(entrypoint, cmd, env, workdir, user, tuple(passwd), tuple(group))
 
 
 def project_image(image: str, repo_root: Path) -> ImageConfig | None:
@@ -100,4 +132,6 @@ def project_image(image: str, repo_root: Path) -> ImageConfig | None:
     prefix = str(Path(sys.prefix))
     env = {key: value.replace(IMAGE_VENV, prefix) for key, value in config.env.items()}
     env.setdefault("PATH", f"{prefix}/bin:{DEFAULT_PATH}")
-    return ImageConfig(config.entrypoint, config.cmd, env, config.workdir, config.user)
+    return ImageConfig(
+        config.entrypoint, config.cmd, env, config.workdir, config.user, config.passwd, config.group
+    )

@@ -94,8 +94,12 @@ def up(layout: Layout) -> None:
         "PYTHONPATH": os.pathsep.join(filter(None, [_import_root(), os.environ.get("PYTHONPATH")])),
     }
     log_file = (layout.logs / "supervisor.log").open("ab")
+    # nsenter, not `ip netns exec`: the supervisor stays in the host's mount namespace, so
+    # the pod namespaces the node agent adds (bind mounts under /run/netns) are visible
+    # to `ip netns` and to `cluster-down` after a crash.
+    netns_file = network.NETNS_DIR / layout.netns
     subprocess.Popen(
-        ["ip", "netns", "exec", layout.netns, sys.executable, "-m", "local_cluster", "supervise"],
+        ["nsenter", f"--net={netns_file}", "--", sys.executable, "-m", "local_cluster", "supervise"],
         stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         env=env, start_new_session=True,
     )  # fmt: skip
@@ -107,6 +111,15 @@ def up(layout: Layout) -> None:
         if time.monotonic() > deadline:
             raise ClusterError(f"not ready within {UP_TIMEOUT:.0f}s (logs: {layout.logs})")
         time.sleep(0.5)
+
+
+def _unmount_under(folder: Path) -> None:
+    """Unmount the pods' in-memory volumes that are still mounted (after a crash)."""
+    prefix = str(folder.resolve()) + "/"
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    targets = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    for target in sorted(targets, reverse=True):
+        subprocess.run(["umount", "-l", target], check=False, capture_output=True)
 
 
 def _import_root() -> str:
@@ -141,5 +154,6 @@ def down(layout: Layout) -> None:
     for transient in ("ready", "failed", "supervisor.pid", "restart", "restarted"):
         with contextlib.suppress(FileNotFoundError):
             (layout.root / transient).unlink()
+    _unmount_under(layout.pods)
     shutil.rmtree(layout.etcd_data, ignore_errors=True)
     shutil.rmtree(layout.pods, ignore_errors=True)

@@ -74,6 +74,8 @@ def create_pod(cluster_netns: str, pod_netns: str, address: str, veth: str) -> N
     run("ip", "addr", "add", f"{address}/{POD_CIDR.prefixlen}", "dev", "eth0", netns=pod_netns)
     run("ip", "link", "set", "eth0", "up", netns=pod_netns)
     run("ip", "route", "add", "default", "via", str(GATEWAY), netns=pod_netns)
+    # A neighbour entry left by an earlier pod at this address would misdirect replies.
+    run("ip", "neigh", "flush", "to", address, netns=cluster_netns, check=False)
 
 
 def delete(netns: str) -> None:

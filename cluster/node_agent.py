@@ -8,7 +8,6 @@ pods bound to it and gives each a :class:`PodWorker`.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import logging
 import os
 import platform
@@ -48,21 +47,31 @@ def pod_folder(pod: dict[str, Any]) -> str:
 
 
 class AddressPool:
-    """Pod addresses from the pod range, the gateway and network address excluded."""
+    """Pod addresses from the pod range, handed out in turn (10.244.0.x is the node's).
+
+    An address comes back only after the rest of the range has been used, as IPAM
+    plugins do: a neighbour still caching the old pod's MAC must not meet its successor.
+    """
 
     def __init__(self) -> None:
-        first = ipaddress.IPv4Address("10.244.1.0")  # 10.244.0.x: the node's own
-        self._free = (str(ip) for ip in network.POD_CIDR.hosts() if int(ip) > int(first))
-        self._returned: list[str] = []
+        self._range = [str(ip) for ip in network.POD_CIDR.hosts() if ip.packed[2] > 0]
+        self._next = 0
+        self._used: set[str] = set()
         self._lock = threading.Lock()
 
     def take(self) -> str:
         with self._lock:
-            return self._returned.pop(0) if self._returned else next(self._free)
+            for _ in self._range:
+                address = self._range[self._next]
+                self._next = (self._next + 1) % len(self._range)
+                if address not in self._used:
+                    self._used.add(address)
+                    return address
+        raise RuntimeError("the pod range is exhausted")
 
     def give_back(self, address: str) -> None:
         with self._lock:
-            self._returned.append(address)
+            self._used.discard(address)
 
 
 class NodeAgent:

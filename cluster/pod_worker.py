@@ -155,7 +155,7 @@ class PodWorker(threading.Thread):
                 self.pod_with_ip(), spec, image.env if image else {},
                 self.api.secret_data, self.api.config_map_data,
             )  # fmt: skip
-            mounts = self._mounts(spec)
+            mounts = self._mounts(spec, image)
         except ConfigError as error:
             run.waiting = ("CreateContainerConfigError", str(error))
             run.next_start = time.monotonic() + 2
@@ -181,10 +181,23 @@ class PodWorker(threading.Thread):
             run.process.pid if run.process else "-",
         )
 
-    def _mounts(self, spec: Mapping[str, Any]) -> list[sandbox.Mount]:
+    def _accounts(self, name: str, image: images.ImageConfig | None) -> tuple[Path, Path]:
+        """The container's /etc/passwd and /etc/group: a base image's, plus the image's users."""
+        passwd = self.dir / f"passwd-{name}"
+        group = self.dir / f"group-{name}"
+        passwd.write_text("\n".join([*sandbox.BASE_PASSWD, *(image.passwd if image else ())]) + "\n")
+        group.write_text("\n".join([*sandbox.BASE_GROUP, *(image.group if image else ())]) + "\n")
+        return passwd, group
+
+    def _mounts(
+        self, spec: Mapping[str, Any], image: images.ImageConfig | None
+    ) -> list[sandbox.Mount]:
+        passwd, group = self._accounts(spec["name"], image)
         mounts = [
             sandbox.Mount(self.dir / "resolv.conf", "/etc/resolv.conf", read_only=True),
             sandbox.Mount(self.dir / "hosts", "/etc/hosts", read_only=True),
+            sandbox.Mount(passwd, "/etc/passwd", read_only=True),
+            sandbox.Mount(group, "/etc/group", read_only=True),
         ]
         for item in spec.get("volumeMounts") or []:
             volume = self.volumes.get(item["name"])

@@ -18,6 +18,9 @@ from pathlib import Path
 
 #: Unprivileged identity for a container that names no user ("nobody").
 NOBODY = 65534
+#: The accounts of a minimal base image: what a container sees in /etc/passwd and /etc/group.
+BASE_PASSWD = ("root:x:0:0:root:/root:/bin/sh", f"nobody:x:{NOBODY}:{NOBODY}:nobody:/:/bin/false")
+BASE_GROUP = ("root:x:0:", f"nogroup:x:{NOBODY}:")
 
 
 @dataclass(frozen=True)

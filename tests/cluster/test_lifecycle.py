@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from local_cluster import network
+from local_cluster import build, network
 from local_cluster.layout import Layout
+
+from tests.support.kube import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -38,13 +40,28 @@ def test_up_prints_two_lines_twice_and_down_removes_every_process_and_namespace(
         assert inode is not None
         assert network.pids_in({inode})
 
-        supervisor = int(layout.supervisor_pid.read_text())
-        os.kill(supervisor, 9)  # a crash: the rest keeps running until down
+        kubectl = [
+            "nsenter", f"--net=/run/netns/{layout.netns}", str(build.bin_dir() / "kubectl"),
+            "--kubeconfig", str(layout.kubeconfig),
+        ]  # fmt: skip
+        pod = ["run", "sleeper", "--image=busybox", "--command", "--", "sleep", "600"]
+        subprocess.run([*kubectl, *pod], check=True, capture_output=True)
+        wait_for(lambda: network.names(layout.pod_netns_prefix), timeout=60, what="the pod")
+        pod_inodes = {network.inode(n) for n in network.names(layout.pod_netns_prefix)}
+        wait_for(lambda: network.pids_in(pod_inodes), timeout=60, what="the pod's process")
+
+        # A crash of the supervisor and the node agent: the pods run on, orphaned.
+        for agent in subprocess.run(
+            ["pgrep", "-f", f"local_cluster node-agent --kubeconfig {layout.root}"],
+            capture_output=True, text=True, check=False,
+        ).stdout.split():  # fmt: skip
+            os.kill(int(agent), 9)
+        os.kill(int(layout.supervisor_pid.read_text()), 9)
     finally:
         down = cli("down", env=env)
     assert down.returncode == 0, down.stderr
     assert not network.exists(layout.netns)
     assert not network.names(layout.pod_netns_prefix)
-    assert not network.pids_in({inode})
+    assert not network.pids_in({inode, *pod_inodes})
     assert not (Path("/etc/netns") / layout.netns).exists()
     assert cli("down", env=env).returncode == 0

@@ -97,3 +97,12 @@ def test_env_resolves_sources_in_order_and_expands_references() -> None:
             {}, lambda *_: None, lambda *_: None,
         )  # fmt: skip
     assert expand("$(A)$(B)", {"A": "1"}) == "1$(B)"
+
+
+def test_the_users_an_image_adds_are_in_its_passwd_and_group() -> None:
+    operator = images.project_image("ghcr.io/x/operator:1", ROOT)
+    assert operator is not None
+    assert operator.passwd == ("sentiment:x:10001:10001::/tmp:/usr/sbin/nologin",)
+    assert operator.group == ("sentiment:x:10001:",)
+    config = images.parse_dockerfile("FROM a\nRUN useradd -u 5 bob && echo hi\nFROM b\n")
+    assert config.passwd == ()

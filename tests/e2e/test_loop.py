@@ -121,11 +121,13 @@ def deployment_pinned_to(cluster: Cluster, uri: str) -> dict[str, Any] | None:
 
 
 def owned_children(cluster: Cluster) -> list[dict[str, Any]]:
-    """Every object of a kind the operator renders, in the namespace."""
+    """Every object of a kind the operator renders that belongs to the SentimentModel."""
     found = []
     for kind in CHILD_KINDS:
         for item in cluster.api.list(kind.api_version, kind.kind, NAMESPACE) or []:
-            found.append({"apiVersion": kind.api_version, "kind": kind.kind, **item})
+            # Kubernetes puts objects of its own here too (the kube-root-ca.crt ConfigMap).
+            if item["metadata"].get("labels", {}).get("app.kubernetes.io/instance") == NAME:
+                found.append({"apiVersion": kind.api_version, "kind": kind.kind, **item})
     return found
 
 
@@ -172,6 +174,8 @@ def test_train_promote_serve_promote_again_scale_and_delete(
     promote(tracking_uri, model, "1")
 
     # 3. Apply the SentimentModel; the operator creates the children, pinned to version 1.
+    # A namespace of its own, fresh even after an interrupted run.
+    cluster.kube.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", timeout=180)
     cluster.kube.create_namespace(NAMESPACE)
     cluster.api.create(
         secret(
