@@ -32,7 +32,14 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 
 from training.errors import UserError, run_command
-from training.model import CLASSES, LABEL_COLUMN, TEXT_COLUMN, ModelParams, train_pipeline
+from training.model import (
+    CLASSES,
+    LABEL_COLUMN,
+    TEXT_COLUMN,
+    ModelParams,
+    progress,
+    train_pipeline,
+)
 from training.params import DEFAULT_PARAMS_PATH, load_params
 from training.plots import write_images
 from training.train import read_split
@@ -55,7 +62,8 @@ def positive_probability(pipeline: Pipeline, texts: pd.Series) -> np.ndarray:
     """Probability of the positive class for each text."""
     frame = pd.DataFrame({TEXT_COLUMN: texts.astype(str)})
     column = list(pipeline.classes_).index(POSITIVE)
-    probabilities: np.ndarray = pipeline.predict_proba(frame)[:, column]
+    with progress("score", len(texts)):
+        probabilities: np.ndarray = pipeline.predict_proba(frame)[:, column]
     return probabilities
 
 
