@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from training.errors import UserError
-from training.evaluate import evaluate, scored_probability, write_plots
+from training.evaluate import evaluate, load_saved_pipeline, scored_probability, write_plots
 from training.model import ModelParams, train_pipeline
 from training.train import input_example, save_pipeline
 
@@ -58,3 +58,21 @@ def test_model_that_never_saw_the_test_split_is_scored_as_saved(imdb_sample, tmp
     expected = (pipeline.predict(test[["review"]]) == test["sentiment"]).mean()
     assert metrics["accuracy"] == pytest.approx(expected, abs=1e-4)
     assert json.loads((tmp_path / "reports/metrics.json").read_text()) == metrics
+
+
+def _project_function(values):
+    return values
+
+
+def test_a_saved_model_with_project_code_is_refused(tmp_path):
+    import skops.io
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    pipeline = make_pipeline(FunctionTransformer(_project_function))
+    (tmp_path / "MLmodel").write_text(
+        "flavors:\n  sklearn:\n    pickled_model: model.skops\n    serialization_format: skops\n"
+    )
+    skops.io.dump(pipeline, tmp_path / "model.skops")
+    with pytest.raises(UserError, match=r"types outside scikit-learn: .*_project_function"):
+        load_saved_pipeline(tmp_path)
