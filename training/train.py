@@ -17,9 +17,7 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-import mlflow.sklearn
 import pandas as pd
-from mlflow.models import infer_signature
 from sklearn.pipeline import Pipeline
 
 from training.errors import UserError, run_command
@@ -60,6 +58,9 @@ def input_example(frame: pd.DataFrame) -> pd.DataFrame:
 
 def save_pipeline(pipeline: Pipeline, example: pd.DataFrame, out: Path) -> None:
     """Save ``pipeline`` as an MLflow sklearn model with signature and input example."""
+    import mlflow.sklearn  # here, not at the top: evaluate imports this module without MLflow
+    from mlflow.models import infer_signature
+
     signature = infer_signature(example, pipeline.predict(example))
     if out.exists():
         shutil.rmtree(out)
