@@ -42,9 +42,11 @@ def write_images(actual: np.ndarray, probability: np.ndarray, out_dir: Path) -> 
         elif name == "roc.png":
             RocCurveDisplay.from_predictions(actual, probability, ax=axes, name="model")
             axes.set_title("ROC curve (held-out reviews)")
+            axes.set(xlabel="false positive rate", ylabel="true positive rate")
         else:
             PrecisionRecallDisplay.from_predictions(actual, probability, ax=axes, name="model")
             axes.set_title("Precision-recall (held-out reviews)")
+            axes.set(xlabel="recall of positive reviews", ylabel="precision of positive reviews")
         figure.tight_layout()
         path = out_dir / name
         figure.savefig(path)
