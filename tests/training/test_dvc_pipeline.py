@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import mlflow.artifacts
 import mlflow.pyfunc
 import pandas as pd
 import pytest
@@ -74,6 +76,12 @@ def test_repro_trains_registers_and_reruns_only_what_changed(
     assert version.tags["git.commit"].startswith(git(clone, "rev-parse", "HEAD").strip())
     assert version.tags["dvc.model_md5"].endswith(".dir")
     assert version.tags["metric.accuracy"] == str(run.data.metrics["accuracy"])
+    # The registered files are the very bytes DVC tracks, not a second serialisation.
+    downloaded = Path(
+        mlflow.artifacts.download_artifacts(f"models:/{MODEL}/2", dst_path=str(tmp_path / "dl"))
+    )
+    for name in ("model.skops", "MLmodel"):
+        assert (downloaded / name).read_bytes() == (clone / "models/sentiment" / name).read_bytes()
 
 
 def test_experiments_do_not_register_unless_asked(repo_root, imdb_csv, shared_mlflow, tmp_path):
