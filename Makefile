@@ -28,15 +28,15 @@ lock:
 	$(UV) pip compile pyproject.toml --all-extras --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 -o requirements.lock
 
-# A local copy of the IMDB reviews, used by the demo (and the tests) when it exists;
-# otherwise the demo downloads the source named in params.yaml.
+# A local copy of the IMDB reviews, used by the demo when it exists (written to
+# ingest.source in params.yaml, a param DVC tracks); otherwise the demo uses the
+# source params.yaml names (the Stanford archive by default).
 IMDB_LOCAL ?= $(abspath ../shared/datasets/imdb/train.csv.gz)
 
 demo: install
-	@if [ -z "$$SENTIMENT_DATA_SOURCE" ] && [ -f "$(IMDB_LOCAL)" ]; then \
-		echo "Using the local copy $(IMDB_LOCAL) (SENTIMENT_DATA_SOURCE overrides it)"; \
-		export SENTIMENT_DATA_SOURCE="$(IMDB_LOCAL)"; \
-	fi; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m training.demo
+	@source=""; if [ -f "$(IMDB_LOCAL)" ]; then \
+		echo "Using the local copy $(IMDB_LOCAL)"; source="--source=$(IMDB_LOCAL)"; \
+	fi; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m training.demo $$source
 
 # The local cluster: Kubernetes built from its Go modules, run in network namespaces.
 CLUSTER := $(BIN)/python -m local_cluster

@@ -8,7 +8,7 @@
 #  2. build both images under the names the manifests use, `kind load` them
 #  3. install the ServiceMonitor, ScaledObject and TriggerAuthentication CRDs
 #  4. install the operator (kubectl apply -k deploy/) and MLflow (examples/)
-#  5. run the DVC pipeline on a small sample against MLflow, promote v1 to Production
+#  5. run the DVC pipeline on a small sample against MLflow, point @champion at v1
 #  6. apply examples/sentimentmodel-kind.yaml, wait for Ready, check every child
 #  7. curl /predict through a port-forward: v1 answers
 #  8. train and promote v2, wait until the operator has rolled it out
@@ -168,7 +168,7 @@ registered_version() {
 
 promote() {
   env MLFLOW_TRACKING_URI="http://127.0.0.1:$MLFLOW_PORT" \
-    "$PY" -m training.promote --model "$MODEL_NAME" --version "$1" --stage Production
+    "$PY" -m training.promote --model "$MODEL_NAME" --version "$1" --alias champion
 }
 
 # predict VERSION: POST a review through a fresh port-forward to the Service; the answer
@@ -273,14 +273,14 @@ done
 kind version
 kubectl version --client
 docker version --format 'docker {{.Server.Version}}'
-DATA_SOURCE=${DATA_SOURCE:-${SENTIMENT_DATA_SOURCE:-}}
+DATA_SOURCE=${DATA_SOURCE:-}
 if [[ -z $DATA_SOURCE && -f ../shared/datasets/imdb/train.csv.gz ]]; then
   DATA_SOURCE=$ROOT/../shared/datasets/imdb/train.csv.gz
 elif [[ -n $DATA_SOURCE && $DATA_SOURCE != *://* && $DATA_SOURCE != /* ]]; then
   DATA_SOURCE=$INVOKED_FROM/$DATA_SOURCE
 fi
-# DVC cannot see environment overrides: the source goes into params.yaml instead.
-unset SENTIMENT_DATA_SOURCE DAGSHUB_REPO
+# The source is a param DVC tracks: it goes into params.yaml.
+unset DAGSHUB_REPO
 echo "data source: ${DATA_SOURCE:-ingest.source of params.yaml}, sample of $SAMPLE_ROWS reviews"
 resource=$("$PY" - "$RESOURCE_FILE" <<'EOF'
 import sys

@@ -1,9 +1,10 @@
 """``make demo``: train, register, promote and serve the model on embedded defaults.
 
-Runs the DVC pipeline (``dvc repro``), promotes the new version to Production with
-the alias ``champion``, starts the model server on it and shows a ``curl`` that
-works. Set ``SENTIMENT_DATA_SOURCE`` to a local CSV on a machine without a network.
-With a terminal the server keeps serving until Ctrl-C; without one (CI) it stops.
+Runs the DVC pipeline (``dvc repro``), points the alias ``champion`` at the new
+version, starts the model server on ``models:/NAME@champion`` and shows a ``curl``
+that works. ``--source`` (a local CSV on a machine without a network) is written to
+``ingest.source`` in ``params.yaml`` first, so DVC sees the change like any other
+param. With a terminal the server keeps serving until Ctrl-C; without one (CI) it stops.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import yaml
 from mlflow import MlflowClient
 
 from training.errors import UserError, run_command
-from training.ingest import SOURCE_OVERRIDE_ENV
-from training.params import load_params
+from training.params import DEFAULT_PARAMS_PATH, load_params
 from training.registry import promote
 from training.tracking import configure_tracking
 
+CHAMPION = "champion"
 SAMPLE_REVIEW = "One of the best films I have seen this year: moving, funny and beautifully shot."
 
 
@@ -40,15 +42,28 @@ def _environment() -> dict[str, str]:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
+def set_source(source: str, path: Path = DEFAULT_PARAMS_PATH) -> None:
+    """Write ``source`` to ``ingest.source`` in ``params.yaml`` (a param DVC tracks)."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if raw["ingest"]["source"] == source:
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    for number, line in enumerate(lines):
+        if line.startswith("  source:"):
+            lines[number] = f"  source: {json.dumps(source)}\n"
+            break
+    path.write_text("".join(lines), encoding="utf-8")
+    if yaml.safe_load(path.read_text(encoding="utf-8"))["ingest"]["source"] != source:
+        raise UserError(f"could not set ingest.source in {path}: edit it by hand")
+    print(f"ingest.source in {path} is now {source}", flush=True)
+
+
 def reproduce(env: dict[str, str]) -> None:
-    """Run the pipeline; a source override re-runs ingest (DVC cannot see the variable)."""
-    commands = [[_bin("dvc"), "repro"]]
-    if env.get(SOURCE_OVERRIDE_ENV):
-        commands.insert(0, [_bin("dvc"), "repro", "--force", "--single-item", "ingest"])
-    for command in commands:
-        print(f"$ dvc {shlex.join(command[1:])}", flush=True)
-        if subprocess.run(command, env=env, check=False).returncode != 0:
-            raise UserError("the pipeline failed (see above)")
+    """Run the pipeline: whatever changed, params included."""
+    command = [_bin("dvc"), "repro"]
+    print(f"$ dvc {shlex.join(command[1:])}", flush=True)
+    if subprocess.run(command, env=env, check=False).returncode != 0:
+        raise UserError("the pipeline failed (see above)")
 
 
 def wait_ready(url: str, server: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
@@ -128,15 +143,23 @@ def _main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "8080")))
     parser.add_argument("--no-serve", action="store_true", help="stop after promotion")
+    parser.add_argument("--source", help="set ingest.source (a CSV path or URL) first")
     args = parser.parse_args(argv)
 
+    if args.source:
+        set_source(args.source)
     reproduce(_environment())
     params = load_params()
     target = configure_tracking()
     name = params.register.model_name
-    promotion = promote(MlflowClient(), name, stage="Production", alias="champion")
-    print(f"\n{promotion.describe()}")
     registration = json.loads(Path("reports/registration.json").read_text(encoding="utf-8"))
+    if not registration.get("registered", True):
+        raise UserError(
+            "the pipeline's last run registered nothing (a dvc experiment): "
+            "run `dvc repro --force --single-item register`"
+        )
+    promotion = promote(MlflowClient(), name, version=str(registration["version"]), alias=CHAMPION)
+    print(f"\n{promotion.describe()}")
     metrics = json.loads(Path("reports/metrics.json").read_text(encoding="utf-8"))
     print(f"Registry: {target.describe()}")
     print(
@@ -144,7 +167,7 @@ def _main(argv: list[str] | None) -> None:
         f"held-out accuracy {metrics['accuracy']:.4f}"
     )
     if not args.no_serve:
-        serve(f"models:/{name}/Production", target.uri, args.port, keep_serving=sys.stdin.isatty())
+        serve(f"models:/{name}@{CHAMPION}", target.uri, args.port, keep_serving=sys.stdin.isatty())
 
 
 def main(argv: list[str] | None = None) -> int:

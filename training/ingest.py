@@ -1,8 +1,9 @@
 """DVC stage ``ingest``: load, validate, sample and split the labelled reviews.
 
-Outputs ``data/train.parquet``, ``data/test.parquet`` and ``data/ingest.json``.
-``SENTIMENT_DATA_SOURCE``, when set, replaces ``ingest.source`` (machines without a
-network point it at a local copy).
+Outputs ``data/train.parquet``, ``data/test.parquet`` and ``data/ingest.json``. The
+Stanford archive keeps its own halves (train on train, score on test); a single CSV
+is split with near-duplicate reviews kept on one side (``training.splitting``).
+``ingest.json`` records which, and which splits the registered model may train on.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +20,14 @@ from sklearn.model_selection import train_test_split
 from training.errors import UserError, run_command
 from training.model import LABEL_COLUMN
 from training.params import DEFAULT_PARAMS_PATH, IngestParams, load_params
-from training.sources import file_sha256, load_source
+from training.sources import SPLIT_COLUMN, file_sha256, load_source
+from training.splitting import group_split
 from training.validation import validate_reviews
 
 log = logging.getLogger(__name__)
-SOURCE_OVERRIDE_ENV = "SENTIMENT_DATA_SOURCE"
-
-
-def effective_source(params: IngestParams) -> str:
-    """The data source in force: the environment override, else ``ingest.source``."""
-    return os.environ.get(SOURCE_OVERRIDE_ENV) or params.source
+#: ``ingest.json: evaluation`` values.
+OFFICIAL_SPLIT = "official test half of the Stanford archive"
+GROUPED_HOLDOUT = "held-out share of the CSV, near-duplicate reviews kept on one side"
 
 
 def sample(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
@@ -42,25 +40,34 @@ def sample(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame
     return kept.reset_index(drop=True)
 
 
-def split(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified train/test split."""
-    try:
-        train, test = train_test_split(
-            frame, test_size=test_size, random_state=seed, stratify=frame[LABEL_COLUMN]
-        )
-    except ValueError as error:
-        raise UserError(
-            f"cannot split {len(frame)} reviews with test_size={test_size}: {error}"
-        ) from error
-    return train.reset_index(drop=True), test.reset_index(drop=True)
+def official_halves(
+    frame: pd.DataFrame, max_rows: int | None, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The archive's own train and test halves; ``max_rows`` caps both together."""
+    halves = []
+    for name in ("train", "test"):
+        half = frame[frame[SPLIT_COLUMN] == name].drop(columns=SPLIT_COLUMN)
+        cap = None if max_rows is None else max(2, round(max_rows * len(half) / len(frame)))
+        halves.append(sample(half.reset_index(drop=True), cap, seed))
+    train, test = halves
+    if train.empty or test.empty:
+        raise UserError("the archive lacks a train or a test half: use the whole aclImdb_v1.tar.gz")
+    return train, test
 
 
 def ingest(params: IngestParams, out_dir: Path) -> dict[str, Any]:
     """Run the stage; returns the summary written to ``ingest.json``."""
-    source = effective_source(params)
+    source = params.source
     raw, local_path = load_source(source, out_dir / "raw", params.download_timeout_seconds)
     clean = validate_reviews(raw, source=source, deduplicate=params.deduplicate)
-    train, test = split(sample(clean, params.max_rows, params.seed), params.test_size, params.seed)
+    grouped = 0
+    if SPLIT_COLUMN in clean.columns:
+        train, test = official_halves(clean, params.max_rows, params.seed)
+        evaluation, final_fit = OFFICIAL_SPLIT, ["train"]
+    else:
+        reviews = sample(clean, params.max_rows, params.seed)
+        train, test, grouped = group_split(reviews, params.test_size, params.seed)
+        evaluation, final_fit = GROUPED_HOLDOUT, ["train", "test"]
     out_dir.mkdir(parents=True, exist_ok=True)
     train.to_parquet(out_dir / "train.parquet", index=False)
     test.to_parquet(out_dir / "test.parquet", index=False)
@@ -71,9 +78,13 @@ def ingest(params: IngestParams, out_dir: Path) -> dict[str, Any]:
         "rows_valid": len(clean),
         "train_rows": len(train),
         "test_rows": len(test),
+        "near_duplicates_grouped": grouped,
+        "evaluation": evaluation,
+        # The registered model trains on these; the Stanford test half never.
+        "final_fit_splits": final_fit,
     }
     (out_dir / "ingest.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    log.info("ingested %d train / %d test reviews from %s", len(train), len(test), source)
+    log.info("ingested %d train / %d test reviews (%s)", len(train), len(test), evaluation)
     return summary
 
 

@@ -22,7 +22,7 @@ class IngestParams:
     """Where the reviews come from and how they are split (``params.yaml: ingest``)."""
 
     source: str
-    test_size: float = 0.2
+    test_size: float = 0.2  # a single CSV only: the Stanford archive keeps its own halves
     seed: int = 42
     max_rows: int | None = None
     deduplicate: bool = True
@@ -43,8 +43,9 @@ class RegisterParams:
 
     model_name: str = "imdb-sentiment"
     experiment: str = "imdb-sentiment"
+    alias: str = "challenger"
     stage: str = ""
-    alias: str = ""
+    in_experiments: bool = False
 
     def __post_init__(self) -> None:
         if not self.model_name:

@@ -1,10 +1,15 @@
-"""DVC stage ``register``: log the run to MLflow and register the model.
+"""DVC stage ``register``: log the run to MLflow and register the model DVC tracks.
 
 The one stage that talks to the tracking server. It records the params, the
-held-out metrics and plots of ``evaluate``, the data summary of ``ingest`` and the
-model (with its signature and input example) in one MLflow run, registers the
-model under ``register.model_name`` and applies ``register.stage`` /
-``register.alias``. Outputs ``reports/registration.json``.
+held-out metrics, plots and model card, and the data summary of ``ingest`` in one
+MLflow run named after the model and its data; uploads ``models/sentiment/`` (the
+very files ``train`` saved, not a second serialisation) as the run's logged model;
+registers it under ``register.model_name`` with the card and tags; and points
+``register.alias`` (and, if set, the deprecated ``register.stage``) at it.
+
+Inside ``dvc exp run`` it registers nothing unless ``register.in_experiments`` is
+true, so trying parameters does not add a registry version per try. Outputs
+``reports/registration.json``.
 """
 
 from __future__ import annotations
@@ -12,23 +17,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import mlflow
-import mlflow.sklearn
-from mlflow import MlflowClient
-from mlflow.models import Model
-
+from training.card import model_card, run_name, version_tags
 from training.errors import UserError, run_command
-from training.evaluate import load_saved_pipeline
 from training.params import DEFAULT_PARAMS_PATH, Params, load_params
-from training.registry import promote, wait_until_ready
 from training.tracking import TrackingTarget, configure_tracking, redact
 
 log = logging.getLogger(__name__)
 MODEL_ARTIFACT = "model"
+#: Set by DVC in the stages of ``dvc exp run``.
+EXPERIMENT_ENV = "DVC_EXP_BASELINE_REV"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -36,13 +38,6 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise UserError(f"{path} is missing: run the earlier stages first (dvc repro)")
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
-
-
-def _experiment_id(name: str, target: TrackingTarget) -> str:
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return str(experiment.experiment_id)
-    return str(mlflow.create_experiment(name, artifact_location=target.artifact_location))
 
 
 def flat_params(params: Params) -> dict[str, Any]:
@@ -54,35 +49,86 @@ def flat_params(params: Params) -> dict[str, Any]:
     return flat
 
 
-def register(params: Params, model_dir: Path, reports: Path, data_dir: Path) -> dict[str, Any]:
-    """Run the stage; returns what ``registration.json`` records."""
-    metrics = _read_json(reports / "metrics.json")
-    ingest_summary = _read_json(data_dir / "ingest.json")
-    pipeline = load_saved_pipeline(model_dir)
-    saved = Model.load(str(model_dir))
-    example = saved.load_input_example(str(model_dir))
+def _experiment_id(name: str, target: TrackingTarget) -> str:
+    import mlflow
 
-    target = configure_tracking()
-    log.info("logging to %s", target.describe())
-    settings = params.register
-    with mlflow.start_run(experiment_id=_experiment_id(settings.experiment, target)) as run:
-        mlflow.log_params(flat_params(params))
-        mlflow.log_param("ingest.source_sha256", ingest_summary.get("source_sha256"))
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    return str(mlflow.create_experiment(name, artifact_location=target.artifact_location))
+
+
+def _log_run(
+    params: Params,
+    model_dir: Path,
+    reports: Path,
+    evidence: tuple[dict[str, Any], dict[str, Any], dict[str, str], str],
+    target: TrackingTarget,
+) -> tuple[str, str]:
+    """One run with params, metrics, plots, card and the model files; (run id, model id)."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+
+    metrics, ingest_summary, tags, card = evidence
+    experiment_id = _experiment_id(params.register.experiment, target)
+    name = run_name(params, ingest_summary)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+        run_id = run.info.run_id
+        mlflow.log_params({**flat_params(params), "ingest.source_sha256": tags["data.sha256"]})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.log_artifacts(str(reports / "plots"), "plots")
         mlflow.log_dict(ingest_summary, "data/ingest.json")
-        logged = mlflow.sklearn.log_model(
-            pipeline,
+        mlflow.log_text(card, "model_card.md")
+        mlflow.set_tag("mlflow.note.content", card)
+        model = mlflow.initialize_logged_model(
             name=MODEL_ARTIFACT,
-            signature=saved.signature,
-            input_example=example,
-            registered_model_name=settings.model_name,
-            pyfunc_predict_fn="predict",
+            source_run_id=run_id,
+            model_type="sklearn",
+            tags=tags,
+            params={k: str(v) for k, v in flat_params(params).items()},
+            experiment_id=experiment_id,
         )
-    version = str(logged.registered_model_version)
+        client = MlflowClient()
+        client.log_model_artifacts(model.model_id, str(model_dir))
+        client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
+        mlflow.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    return run_id, model.model_id
+
+
+def register(
+    params: Params, model_dir: Path, reports: Path, data_dir: Path, repo: Path = Path()
+) -> dict[str, Any]:
+    """Run the stage; returns what ``registration.json`` records."""
+    metrics = _read_json(reports / "metrics.json")
+    ingest_summary = _read_json(data_dir / "ingest.json")
+    if not (model_dir / "MLmodel").is_file():
+        raise UserError(f"no saved model at {model_dir}: run the train stage first (dvc repro)")
+    settings = params.register
+    if os.environ.get(EXPERIMENT_ENV) and not settings.in_experiments:
+        record: dict[str, Any] = {
+            "registered": False,
+            "reason": "dvc exp run (set register.in_experiments: true to register experiments)",
+            "accuracy": metrics.get("accuracy"),
+        }
+        log.info("DVC experiment: not registering (register.in_experiments is false)")
+        _write(reports, record)
+        return record
+
+    from mlflow import MlflowClient
+
+    from training.registry import describe, promote, register_version
+
+    tags = version_tags(params, metrics, ingest_summary, repo)
+    card = model_card(params, metrics, ingest_summary, tags)
+    target = configure_tracking()
+    log.info("logging to %s", target.describe())
+    run_id, model_id = _log_run(
+        params, model_dir, reports, (metrics, ingest_summary, tags, card), target
+    )
     client = MlflowClient()
-    wait_until_ready(client, settings.model_name, version)
-    promotion_line = None
+    version = register_version(client, settings.model_name, model_id, run_id, tags)
+    describe(client, settings.model_name, version, card)
     if settings.stage or settings.alias:
         promotion = promote(
             client,
@@ -91,21 +137,25 @@ def register(params: Params, model_dir: Path, reports: Path, data_dir: Path) -> 
             stage=settings.stage or None,
             alias=settings.alias or None,
         )
-        promotion_line = promotion.describe()
-        log.info("%s", promotion_line)
-    record: dict[str, Any] = {
+        log.info("%s", promotion.describe())
+    record = {
+        "registered": True,
         "model_name": settings.model_name,
         "version": version,
         "model_uri": f"models:/{settings.model_name}/{version}",
-        "run_id": run.info.run_id,
+        "run_id": run_id,
         "tracking": redact(target.uri),
-        "stage": settings.stage or None,
         "alias": settings.alias or None,
+        "stage": settings.stage or None,
         "accuracy": metrics.get("accuracy"),
     }
-    (reports / "registration.json").write_text(json.dumps(record, indent=2) + "\n", "utf-8")
-    log.info("registered %s v%s (run %s)", settings.model_name, version, run.info.run_id)
+    _write(reports, record)
+    log.info("registered %s v%s (run %s)", settings.model_name, version, run_id)
     return record
+
+
+def _write(reports: Path, record: dict[str, Any]) -> None:
+    (reports / "registration.json").write_text(json.dumps(record, indent=2) + "\n", "utf-8")
 
 
 def _main(argv: list[str] | None) -> None:

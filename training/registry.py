@@ -1,9 +1,12 @@
-"""Moves in the MLflow Model Registry: pick a version, set its stage and alias."""
+"""Moves in the MLflow Model Registry: add a version, describe it, set its alias or stage.
+
+Aliases are MLflow 3's way to name a version; stages still work but are deprecated,
+and MLflow's FutureWarning about them is left for the user to see.
+"""
 
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 
 from mlflow import MlflowClient
@@ -67,10 +70,33 @@ def wait_until_ready(
         time.sleep(0.5)
 
 
+def register_version(
+    client: MlflowClient, model_name: str, model_id: str, run_id: str, tags: dict[str, str]
+) -> str:
+    """Register logged model ``model_id`` as a new version of ``model_name``; its number."""
+    try:
+        client.get_registered_model(model_name)
+    except MlflowException:
+        client.create_registered_model(model_name)
+    try:
+        created = client.create_model_version(
+            model_name, source=f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id
+        )
+    except MlflowException as error:
+        raise _registry_error(f"registering a version of {model_name}", error) from error
+    version = str(created.version)
+    wait_until_ready(client, model_name, version)
+    return version
+
+
+def describe(client: MlflowClient, model_name: str, version: str, card: str) -> None:
+    """Put the model card on the version and on the registered model (its newest card)."""
+    client.update_model_version(model_name, version, description=card)
+    client.update_registered_model(model_name, description=card)
+
+
 def _stage_holders(client: MlflowClient, model_name: str, stage: str) -> list[str]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        holders = client.get_latest_versions(model_name, stages=[stage])
+    holders = client.get_latest_versions(model_name, stages=[stage])
     return [str(holder.version) for holder in holders]
 
 
@@ -106,14 +132,12 @@ def promote(
     try:
         if stage:
             before = _stage_holders(client, model_name, stage)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)
-                client.transition_model_version_stage(
-                    model_name,
-                    version,
-                    stage,
-                    archive_existing_versions=archive_existing and stage != "Archived",
-                )
+            client.transition_model_version_stage(
+                model_name,
+                version,
+                stage,
+                archive_existing_versions=archive_existing and stage != "Archived",
+            )
             if archive_existing:
                 archived = tuple(held for held in before if held != version)
         if alias:

@@ -18,6 +18,8 @@ from training.errors import UserError
 TARBALL_SUFFIXES = (".tar.gz", ".tgz")
 _ACLIMDB_MEMBER = re.compile(r"(?:^|/)(train|test)/(pos|neg)/[^/]+\.txt$")
 _LABELS = {"pos": "positive", "neg": "negative"}
+#: Column naming the half of the Stanford archive a review comes from (``train``/``test``).
+SPLIT_COLUMN = "split"
 
 
 def is_url(source: str) -> bool:
@@ -42,15 +44,15 @@ def download(url: str, cache_dir: Path, timeout: float) -> Path:
         reason = getattr(error, "reason", error)
         raise UserError(
             f"could not download {url}: {reason}; check the URL and the network, or set "
-            "ingest.source (or SENTIMENT_DATA_SOURCE) to a local copy"
+            "ingest.source in params.yaml to a local copy"
         ) from error
     partial.rename(target)
     return target
 
 
 def read_aclimdb_tarball(path: Path) -> pd.DataFrame:
-    """The labelled train and test reviews of the Stanford ``aclImdb_v1.tar.gz``."""
-    rows: list[tuple[str, str]] = []
+    """The labelled reviews of the Stanford ``aclImdb_v1.tar.gz``, each with its half."""
+    rows: list[tuple[str, str, str]] = []
     try:
         with tarfile.open(path, mode="r|*") as archive:
             for member in archive:
@@ -60,7 +62,7 @@ def read_aclimdb_tarball(path: Path) -> pd.DataFrame:
                 handle = archive.extractfile(member)
                 if handle is not None:
                     text = handle.read().decode("utf-8", errors="replace")
-                    rows.append((text, _LABELS[match.group(2)]))
+                    rows.append((text, _LABELS[match.group(2)], match.group(1)))
     except (tarfile.TarError, EOFError, OSError) as error:
         raise UserError(f"{path} is not a readable tar archive: {error}") from error
     if not rows:
@@ -68,7 +70,7 @@ def read_aclimdb_tarball(path: Path) -> pd.DataFrame:
             f"{path} holds no aclImdb reviews (expected aclImdb/train|test/pos|neg/*.txt): "
             "point ingest.source at aclImdb_v1.tar.gz or a CSV with columns review,sentiment"
         )
-    return pd.DataFrame(rows, columns=["review", "sentiment"])
+    return pd.DataFrame(rows, columns=["review", "sentiment", SPLIT_COLUMN])
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -92,7 +94,7 @@ def load_source(source: str, cache_dir: Path, timeout: float) -> tuple[pd.DataFr
         if not path.is_file():
             raise UserError(
                 f"data source {source} does not exist: fix ingest.source in params.yaml "
-                "(or SENTIMENT_DATA_SOURCE) to point at a CSV or aclImdb_v1.tar.gz"
+                "to point at a CSV or aclImdb_v1.tar.gz"
             )
     if path.name.endswith(TARBALL_SUFFIXES):
         return read_aclimdb_tarball(path), path

@@ -8,9 +8,11 @@ import pandas as pd
 
 from training.errors import UserError
 from training.model import CLASSES, LABEL_COLUMN, TEXT_COLUMN
+from training.sources import SPLIT_COLUMN
 
 log = logging.getLogger(__name__)
 REQUIRED_COLUMNS = (TEXT_COLUMN, LABEL_COLUMN)
+OPTIONAL_COLUMNS = (SPLIT_COLUMN,)
 _SHOWN = 3
 
 
@@ -30,7 +32,9 @@ def validate_reviews(raw: pd.DataFrame, *, source: str, deduplicate: bool) -> pd
             f"{source} lacks column(s) {', '.join(missing)} (found: {found}): "
             "the CSV needs a header with columns review,sentiment"
         )
-    frame = raw.loc[:, list(REQUIRED_COLUMNS)].copy()
+    # The Stanford archive's train/test half travels with each review.
+    extra = [column for column in OPTIONAL_COLUMNS if column in raw.columns]
+    frame = raw.loc[:, [*REQUIRED_COLUMNS, *extra]].copy()
     frame[LABEL_COLUMN] = frame[LABEL_COLUMN].astype(str).str.strip().str.lower()
     frame[TEXT_COLUMN] = frame[TEXT_COLUMN].astype(str)
 
@@ -53,7 +57,7 @@ def validate_reviews(raw: pd.DataFrame, *, source: str, deduplicate: bool) -> pd
             f"{source}: the same review carries both labels on row(s) {_rows(rows)}: "
             "keep one label per review"
         )
-    duplicated = frame.index[frame.duplicated(keep="first")]
+    duplicated = frame.index[frame.duplicated(subset=list(REQUIRED_COLUMNS), keep="first")]
     if len(duplicated):
         if not deduplicate:
             raise UserError(

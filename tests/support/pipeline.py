@@ -43,8 +43,8 @@ def set_params(clone: Path, **sections: dict[str, object]) -> None:
     path.write_text(yaml.safe_dump(params))
 
 
-def dvc_repro(clone: Path, tracking_uri: str) -> str:
-    """``dvc repro`` in the clone, tracking to ``tracking_uri``; its output (fails loudly)."""
+def dvc(clone: Path, tracking_uri: str, *args: str) -> str:
+    """``dvc ARGS`` in the clone, tracking to ``tracking_uri``; its output (fails loudly)."""
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
@@ -53,7 +53,7 @@ def dvc_repro(clone: Path, tracking_uri: str) -> str:
     }
     env.pop("SENTIMENT_DATA_SOURCE", None)
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "dvc"), "repro"],
+        [str(Path(sys.executable).parent / "dvc"), *args],
         cwd=clone,
         env=env,
         capture_output=True,
@@ -63,6 +63,11 @@ def dvc_repro(clone: Path, tracking_uri: str) -> str:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
+
+
+def dvc_repro(clone: Path, tracking_uri: str) -> str:
+    """``dvc repro`` in the clone, tracking to ``tracking_uri``; its output (fails loudly)."""
+    return dvc(clone, tracking_uri, "repro")
 
 
 def ran(output: str) -> list[str]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import mlflow.artifacts
 import mlflow.pyfunc
 import pandas as pd
 import pytest
 
-from tests.support.pipeline import dvc_repro, fresh_clone, git, ran, set_params
+from tests.support.pipeline import dvc, dvc_repro, fresh_clone, git, ran, set_params
 
 pytestmark = pytest.mark.integration
 MODEL = "dvc-pipeline-test"
@@ -30,8 +32,9 @@ def test_repro_trains_registers_and_reruns_only_what_changed(
     metrics = json.loads((clone / "reports/metrics.json").read_text())
     assert set(metrics) >= {"accuracy", "precision", "recall", "f1", "roc_auc"}
     assert metrics["accuracy"] > 0.75
-    assert (clone / "reports/plots/confusion.csv").is_file()
-    assert (clone / "reports/plots/roc.csv").is_file()
+    for plot in ("confusion", "roc", "precision_recall"):
+        assert (clone / f"reports/plots/{plot}.csv").is_file()
+        assert (clone / f"reports/plots/{plot}.png").is_file()
     assert json.loads((clone / "reports/registration.json").read_text())["version"] == "1"
 
     assert ran(dvc_repro(clone, shared_mlflow.url)) == []
@@ -60,3 +63,45 @@ def test_repro_trains_registers_and_reruns_only_what_changed(
         json.loads((clone / "reports/metrics.json").read_text())["accuracy"]
     )
     assert run.data.params["train.classifier_c"] == "5.0"
+    assert run.info.run_name.startswith("word 1-2-gram TF-IDF NB logreg C=5 on imdb-sample")
+    plots = {artifact.path for artifact in client.list_artifacts(run.info.run_id, "plots")}
+    assert "plots/precision_recall.png" in plots
+    version = client.get_model_version(MODEL, "2")
+    assert "## How it was evaluated" in (version.description or "")
+    assert client.get_registered_model(MODEL).description == version.description
+    assert (
+        version.tags["data.sha256"]
+        == json.loads((clone / "data/ingest.json").read_text())["source_sha256"]
+    )
+    assert version.tags["git.commit"].startswith(git(clone, "rev-parse", "HEAD").strip())
+    assert version.tags["dvc.model_md5"].endswith(".dir")
+    assert version.tags["metric.accuracy"] == str(run.data.metrics["accuracy"])
+    # The registered files are the very bytes DVC tracks, not a second serialisation.
+    downloaded = Path(
+        mlflow.artifacts.download_artifacts(f"models:/{MODEL}/2", dst_path=str(tmp_path / "dl"))
+    )
+    for name in ("model.skops", "MLmodel"):
+        assert (downloaded / name).read_bytes() == (clone / "models/sentiment" / name).read_bytes()
+
+
+def test_experiments_do_not_register_unless_asked(repo_root, imdb_csv, shared_mlflow, tmp_path):
+    model = "dvc-experiment-test"
+    clone = fresh_clone(repo_root, tmp_path / "clone")
+    set_params(
+        clone,
+        ingest={"source": str(imdb_csv), "max_rows": 600},
+        train={"ngram_max": 1, "hash_bits": 14, "min_df": 2},
+        register={"model_name": model},
+    )
+    git(clone, "commit", "-qam", "tiny sample")
+    dvc_repro(clone, shared_mlflow.url)
+    client = mlflow.MlflowClient(shared_mlflow.url)
+    assert client.get_model_version_by_alias(model, "challenger").version == "1"  # the default
+
+    dvc(clone, shared_mlflow.url, "exp", "run", "-S", "train.classifier_c=3")
+    registration = json.loads((clone / "reports/registration.json").read_text())
+    assert registration["registered"] is False
+    assert [v.version for v in client.search_model_versions(f"name = '{model}'")] == ["1"]
+
+    dvc(clone, shared_mlflow.url, "exp", "run", "-S", "register.in_experiments=true")
+    assert json.loads((clone / "reports/registration.json").read_text())["version"] == "2"

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from training.errors import UserError
 from training.ingest import ingest
 from training.params import IngestParams
 
@@ -79,19 +80,33 @@ def test_csv_sample_split_is_stratified_and_reproducible(imdb_csv, tmp_path):
     counts = train["sentiment"].value_counts()
     assert abs(counts["positive"] - counts["negative"]) <= 2  # stratified: the file is 50/50
     pd.testing.assert_frame_equal(train, pd.read_parquet(tmp_path / "b/train.parquet"))
-    assert first["rows_read"] == 25_000
-    assert first["rows_valid"] == 25_000 - 96  # the file's exact duplicates are dropped
-    assert json.loads((tmp_path / "a/ingest.json").read_text())["train_rows"] == 750
+    assert first["rows_read"] == len(pd.read_csv(imdb_csv))
+    summary = json.loads((tmp_path / "a/ingest.json").read_text())
+    assert summary["train_rows"] == 750
+    assert summary["final_fit_splits"] == ["train", "test"]  # a CSV: all of it, after scoring
+    assert "near-duplicate" in summary["evaluation"]
 
 
-def test_stanford_tarball(tmp_path):
+def test_stanford_tarball_keeps_its_halves(tmp_path):
     tarball = tmp_path / "aclImdb_v1.tar.gz"
     make_tarball(tarball, {"pos": ["good", "great", "fine"], "neg": ["bad", "awful", "poor"]})
-    ingest(IngestParams(source=str(tarball), test_size=0.5), tmp_path / "out")
-    rows = pd.concat([pd.read_parquet(tmp_path / f"out/{s}.parquet") for s in ("train", "test")])
-    assert len(rows) == 12  # train and test halves of the archive, unlabelled ones skipped
-    assert rows.groupby("sentiment").size().to_dict() == {"negative": 6, "positive": 6}
-    assert "train good" in set(rows["review"])
+    summary = ingest(IngestParams(source=str(tarball), test_size=0.5), tmp_path / "out")
+    train = pd.read_parquet(tmp_path / "out/train.parquet")
+    test = pd.read_parquet(tmp_path / "out/test.parquet")
+    assert len(train) == len(test) == 6  # unlabelled reviews skipped
+    assert all(text.startswith("train ") for text in train["review"])
+    assert all(text.startswith("test ") for text in test["review"])
+    assert list(train.columns) == ["review", "sentiment"]
+    assert summary["final_fit_splits"] == ["train"]  # never the official test half
+    assert summary["evaluation"].startswith("official test half")
+
+
+def test_stanford_max_rows_caps_both_halves(tmp_path):
+    tarball = tmp_path / "aclImdb_v1.tar.gz"
+    texts = [f"review number {i}" for i in range(10)]
+    make_tarball(tarball, {"pos": texts, "neg": [f"bad {t}" for t in texts]})
+    summary = ingest(IngestParams(source=str(tarball), max_rows=20), tmp_path / "out")
+    assert (summary["train_rows"], summary["test_rows"]) == (10, 10)
 
 
 def test_http_source_is_downloaded_once(http_root, imdb_sample, tmp_path):
@@ -104,10 +119,14 @@ def test_http_source_is_downloaded_once(http_root, imdb_sample, tmp_path):
     assert ingest(params, tmp_path / "out")["rows_read"] == len(imdb_sample)
 
 
-def test_environment_overrides_the_source(imdb_csv, tmp_path, monkeypatch):
-    monkeypatch.setenv("SENTIMENT_DATA_SOURCE", str(imdb_csv))
-    summary = ingest(IngestParams(source="/nowhere.csv", max_rows=100), tmp_path)
+def test_the_source_is_the_param_alone(imdb_csv, tmp_path, monkeypatch):
+    # The old environment override is gone: DVC could not see it.
+    monkeypatch.setenv("SENTIMENT_DATA_SOURCE", "/nowhere.csv")
+    summary = ingest(IngestParams(source=str(imdb_csv), max_rows=100), tmp_path)
     assert summary["source"] == str(imdb_csv)
+    monkeypatch.setenv("SENTIMENT_DATA_SOURCE", str(imdb_csv))
+    with pytest.raises(UserError, match="does not exist"):
+        ingest(IngestParams(source="/nowhere.csv", max_rows=100), tmp_path)
 
 
 def bad_csv(directory: Path, text: str) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 import mlflow.pyfunc
 import mlflow.sklearn
 import numpy as np
@@ -73,3 +76,41 @@ def test_ratio_of_unseen_feature_is_finite():
     ratio = nb_log_count_ratio(features, np.array([True, False]), alpha=1.0)
     assert np.isfinite(ratio).all()
     assert ratio[2] < ratio[0]  # a feature seen in neither class carries the least weight
+
+
+def test_fit_reports_each_step_with_its_time(imdb_sample, caplog):
+    with caplog.at_level(logging.INFO, logger="training.model"):
+        train_pipeline(imdb_sample["review"].iloc[:300], imdb_sample["sentiment"].iloc[:300], SMALL)
+    done = [r.getMessage() for r in caplog.records if "done in" in r.getMessage()]
+    assert [line.split(":")[0] for line in done] == ["vectorise", "weight", "fit"]
+    assert all(re.search(r"done in \d+\.\ds$", line) for line in done)
+
+
+def test_character_ngrams_join_the_words_in_one_vector(imdb_sample):
+    with_chars = ModelParams(
+        ngram_max=1, hash_bits=12, char_ngram_min=2, char_ngram_max=4, char_hash_bits=12, min_df=2
+    )
+    train = imdb_sample.iloc[:300]
+    pipeline = train_pipeline(train["review"], train["sentiment"], with_chars)
+    counts = pipeline.named_steps["counts"]
+    assert [name for name, _, _ in counts.transformers_] == ["words", "chars"]
+    assert pipeline.named_steps["classifier"].coef_.shape == (1, 2 * 2**12)
+    assert "char 2-4" in with_chars.describe()
+    words_only = train_pipeline(train["review"], train["sentiment"], SMALL)
+    assert [name for name, _, _ in words_only.named_steps["counts"].transformers_] == ["words"]
+    assert "char" not in SMALL.describe()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"char_ngram_min": 5, "char_ngram_max": 3},
+        {"char_ngram_max": 9},
+        {"char_hash_bits": 30},
+        {"ngram_max": 0},
+        {"classifier_c": 0},
+    ],
+)
+def test_bad_params_are_rejected(bad):
+    with pytest.raises(ValueError, match="train\\."):
+        ModelParams(**bad)

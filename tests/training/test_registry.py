@@ -33,7 +33,9 @@ def client(shared_mlflow):
 
 
 def test_stage_moves_and_archives_previous_holder(client):
-    first = promote(client, MODEL, version="1", stage="Production")
+    # Stages are deprecated in MLflow 3: its warning reaches the user, not hidden by us.
+    with pytest.warns(FutureWarning, match="deprecated"):
+        first = promote(client, MODEL, version="1", stage="Production")
     assert (first.version, first.archived) == ("1", ())
     second = promote(client, MODEL, version="2", stage="Production")
     assert second.archived == ("1",)
@@ -44,7 +46,9 @@ def test_stage_moves_and_archives_previous_holder(client):
 
 def test_newest_version_is_the_default_and_alias_moves(client):
     assert newest_version(client, MODEL) == "3"
-    promotion = promote(client, MODEL, alias="champion")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # aliases are not deprecated
+        promotion = promote(client, MODEL, alias="champion")
     assert promotion.version == "3"
     assert client.get_model_version_by_alias(MODEL, "champion").version == "3"
     moved = promote(client, MODEL, version="2", alias="champion")
@@ -88,6 +92,21 @@ def test_cli_promotes_through_the_server(client, shared_mlflow):
         warnings.simplefilter("ignore", FutureWarning)
         assert stage_of(client, "3") == "Staging"
     assert client.get_model_version_by_alias(MODEL, "challenger").version == "3"
+
+
+def test_cli_without_stage_or_alias_moves_champion(client, shared_mlflow):
+    result = subprocess.run(
+        [sys.executable, "-m", "training.promote", "--model", MODEL, "--version", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": shared_mlflow.url},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "promote-test v1 -> alias @champion" in result.stdout
+    assert "stage" not in result.stdout
+    assert client.get_model_version_by_alias(MODEL, "champion").version == "1"
 
 
 def test_cli_unreachable_registry_is_one_line(tmp_path):
