@@ -2,7 +2,7 @@
 
 ``kubectl apply -k deploy/`` installs the operator, which runs as a pod with its own
 ServiceAccount; ``dvc repro`` trains and registers a model in a real MLflow server;
-``promote`` puts it in the Production stage; a SentimentModel makes the operator create
+``promote`` points the alias ``champion`` at it; a SentimentModel makes the operator create
 the children, Kubernetes runs the model server's pod from the Deployment and a client
 reaches it through the Service's ClusterIP. A second version is trained and promoted
 while a client polls the Service; the new ReplicaSet takes over, Prometheus scrapes the
@@ -70,7 +70,7 @@ def registered_version(clone: Path) -> str:
 def promote(tracking_uri: str, model: str, version: str) -> None:
     """``python -m training.promote``, as the user runs it."""
     command = [sys.executable, "-m", "training.promote", "--model", model]
-    command += ["--version", version, "--stage", "Production"]
+    command += ["--version", version, "--alias", "champion"]
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
     result = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=300, check=False
@@ -170,7 +170,7 @@ def test_train_promote_serve_promote_again_scale_and_delete(
     dvc_repro(clone, tracking_uri)
     assert registered_version(clone) == "1", "the first dvc repro should register version 1"
 
-    # 2. Promote version 1 to Production.
+    # 2. Point the alias champion at version 1.
     promote(tracking_uri, model, "1")
 
     # 3. Apply the SentimentModel; the operator creates the children, pinned to version 1.
@@ -191,7 +191,7 @@ def test_train_promote_serve_promote_again_scale_and_delete(
     spec = model_spec(
         tracking_uri,
         model,
-        stage="Production",
+        alias="champion",
         registry={"credentialsSecret": CREDENTIALS_SECRET},
         monitoring={"enabled": True, "interval": SCRAPE_INTERVAL},
         autoscaling={"enabled": True, "prometheus": {"serverAddress": prometheus_url}},
