@@ -11,18 +11,21 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml |
 
 install: $(STAMP) develop
 
+# Progress goes to stderr: `make cluster-up` prints only its two lines on stdout.
 $(STAMP): requirements.lock pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check "$$(grep '^uv==' requirements.lock)"
-	$(UV) pip sync --python $(BIN)/python requirements.lock
-	rm -f $(VENV)/.installed-*
-	touch $@
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required" >&2; exit 1; }
+	@echo "installing requirements.lock into $(VENV)" >&2
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) >&2
+	@$(BIN)/pip install --quiet --disable-pip-version-check "$$(grep '^uv==' requirements.lock)" >&2
+	@$(UV) pip sync --python $(BIN)/python requirements.lock >&2
+	@rm -f $(VENV)/.installed-*
+	@touch $@
 
 # The packages are mapped from folders (operator/ -> sentiment_operator), so the
 # editable install is a link tree that must be refreshed when modules are added.
 develop:
-	@$(UV) pip install --quiet --python $(BIN)/python --no-deps -e . --config-settings editable_mode=strict
+	@$(UV) pip install --quiet --python $(BIN)/python --no-deps -e . \
+		--config-settings editable_mode=strict >&2
 
 lock:
 	$(UV) pip compile pyproject.toml --all-extras --python-version 3.11 \
@@ -42,7 +45,7 @@ demo: install
 CLUSTER := $(BIN)/python -m local_cluster
 
 cluster-bin: install
-	$(CLUSTER) build >/dev/null
+	@$(CLUSTER) build >/dev/null
 
 cluster-up: cluster-bin
 	@$(CLUSTER) up
@@ -71,7 +74,7 @@ e2e: install host-tools cluster-bin
 kind-e2e: install
 	scripts/kind-e2e.sh
 
-lint: install
+lint: install host-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

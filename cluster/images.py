@@ -8,6 +8,7 @@ Dockerfile's final stage. Any other image runs only with a ``command``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shlex
@@ -57,7 +58,8 @@ def _accounts(run: str) -> tuple[list[str], list[str]]:
     passwd, group = [], []
     for command, arguments in _ACCOUNT_COMMAND.findall(run):
         words = shlex.split(arguments)
-        options = {words[i]: words[i + 1] for i in range(len(words) - 1) if words[i].startswith("-")}
+        pairs = itertools.pairwise(words)
+        options = {flag: value for flag, value in pairs if flag.startswith("-")}
         name = words[-1]
         if command == "groupadd":
             group.append(f"{name}:x:{options.get('--gid', options.get('-g', ''))}:")

@@ -99,7 +99,8 @@ def up(layout: Layout) -> None:
     # to `ip netns` and to `cluster-down` after a crash.
     netns_file = network.NETNS_DIR / layout.netns
     subprocess.Popen(
-        ["nsenter", f"--net={netns_file}", "--", sys.executable, "-m", "local_cluster", "supervise"],
+        ["nsenter", f"--net={netns_file}", "--", sys.executable, "-m", "local_cluster",
+         "supervise"],
         stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         env=env, start_new_session=True,
     )  # fmt: skip

@@ -185,8 +185,10 @@ class PodWorker(threading.Thread):
         """The container's /etc/passwd and /etc/group: a base image's, plus the image's users."""
         passwd = self.dir / f"passwd-{name}"
         group = self.dir / f"group-{name}"
-        passwd.write_text("\n".join([*sandbox.BASE_PASSWD, *(image.passwd if image else ())]) + "\n")
-        group.write_text("\n".join([*sandbox.BASE_GROUP, *(image.group if image else ())]) + "\n")
+        users = [*sandbox.BASE_PASSWD, *(image.passwd if image else ())]
+        groups = [*sandbox.BASE_GROUP, *(image.group if image else ())]
+        passwd.write_text("\n".join(users) + "\n")
+        group.write_text("\n".join(groups) + "\n")
         return passwd, group
 
     def _mounts(

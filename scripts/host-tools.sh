@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Install the Debian packages the tests and the local cluster use, when they are missing.
+# Install the Debian packages the tests, the linters and the local cluster use, when missing.
 # As root this runs apt-get; otherwise it names the command to run and fails.
 set -euo pipefail
 declare -A wanted=([prometheus]=prometheus [wrk]=wrk [nft]=nftables [ip]=iproute2
-  [unshare]=util-linux [setpriv]=util-linux [nsenter]=util-linux [curl]=curl)
+  [unshare]=util-linux [setpriv]=util-linux [nsenter]=util-linux [curl]=curl
+  [shellcheck]=shellcheck [git]=git)
 missing=()
 for tool in "${!wanted[@]}"; do
   command -v "$tool" >/dev/null || missing+=("${wanted[$tool]}")

@@ -29,6 +29,7 @@ def test_up_prints_two_lines_twice_and_down_removes_every_process_and_namespace(
     # A second cluster of its own name, beside the one the other tests use.
     layout = Layout(name="lifecycle", root=tmp_path / "state")
     env = {**os.environ, "LOCAL_CLUSTER_NAME": layout.name, "LOCAL_CLUSTER_STATE": str(layout.root)}
+    inode, pod_inodes = None, set()
     try:
         first = cli("up", env=env)
         assert first.returncode == 0, first.stderr
@@ -45,9 +46,14 @@ def test_up_prints_two_lines_twice_and_down_removes_every_process_and_namespace(
             "--kubeconfig", str(layout.kubeconfig),
         ]  # fmt: skip
         pod = ["run", "sleeper", "--image=busybox", "--command", "--", "sleep", "600"]
-        subprocess.run([*kubectl, *pod], check=True, capture_output=True)
+        # Right after start the namespace's default ServiceAccount may not exist yet.
+        wait_for(
+            lambda: subprocess.run([*kubectl, *pod], capture_output=True, check=False).returncode
+            == 0,
+            timeout=60, what="the pod to be admitted",
+        )  # fmt: skip
         wait_for(lambda: network.names(layout.pod_netns_prefix), timeout=60, what="the pod")
-        pod_inodes = {network.inode(n) for n in network.names(layout.pod_netns_prefix)}
+        pod_inodes = {network.inode(n) or 0 for n in network.names(layout.pod_netns_prefix)}
         wait_for(lambda: network.pids_in(pod_inodes), timeout=60, what="the pod's process")
 
         # A crash of the supervisor and the node agent: the pods run on, orphaned.
@@ -62,6 +68,6 @@ def test_up_prints_two_lines_twice_and_down_removes_every_process_and_namespace(
     assert down.returncode == 0, down.stderr
     assert not network.exists(layout.netns)
     assert not network.names(layout.pod_netns_prefix)
-    assert not network.pids_in({inode, *pod_inodes})
+    assert not network.pids_in({inode or 0, *pod_inodes})
     assert not (Path("/etc/netns") / layout.netns).exists()
     assert cli("down", env=env).returncode == 0

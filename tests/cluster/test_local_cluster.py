@@ -15,6 +15,7 @@ from tests.support.kube import LocalCluster, wait_for
 pytestmark = pytest.mark.integration
 
 WEB_PORT = 8080
+TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 def web(name: str, replicas: int = 2, **container: Any) -> list[dict[str, Any]]:
@@ -75,11 +76,11 @@ def phase(cluster: LocalCluster, namespace: str, name: str) -> str | None:
 
 
 def finished(cluster: LocalCluster, namespace: str, name: str) -> str:
-    return wait_for(
-        lambda: phase(cluster, namespace, name) in ("Succeeded", "Failed")
-        and phase(cluster, namespace, name),
-        timeout=60, what=f"pod {name} to finish",
-    )  # fmt: skip
+    def terminal() -> str | None:
+        current = phase(cluster, namespace, name)
+        return current if current in ("Succeeded", "Failed") else None
+
+    return wait_for(terminal, timeout=60, what=f"pod {name} to finish")
 
 
 def logs(cluster: LocalCluster, namespace: str, name: str) -> str:
@@ -89,7 +90,7 @@ def logs(cluster: LocalCluster, namespace: str, name: str) -> str:
 def available(cluster: LocalCluster, namespace: str, name: str) -> bool:
     deployment = cluster.get("deployment", name, namespace) or {}
     status = deployment.get("status") or {}
-    return status.get("availableReplicas") == deployment["spec"]["replicas"]
+    return bool(status.get("availableReplicas") == deployment["spec"]["replicas"])
 
 
 def test_the_node_is_ready_and_kubectl_says_the_release(kube_cluster: LocalCluster) -> None:
@@ -120,11 +121,13 @@ def test_a_deployment_serves_through_its_cluster_ip_and_replaces_a_deleted_pod(
     kube_cluster.kubectl("delete", "pod", "-n", namespace, victim, "--wait=true")
     names = {p["metadata"]["name"] for p in kube_cluster.list("pods", namespace, "app=web")}
     assert victim not in names
-    wait_for(
-        lambda: available(kube_cluster, namespace, "web")
-        and victim not in {p["metadata"]["name"] for p in kube_cluster.list("pods", namespace, "app=web")},
-        timeout=90, what="a replacement pod to become ready",
-    )  # fmt: skip
+
+    def replaced() -> bool:
+        pods = kube_cluster.list("pods", namespace, "app=web")
+        names = {p["metadata"]["name"] for p in pods}
+        return available(kube_cluster, namespace, "web") and victim not in names
+
+    wait_for(replaced, timeout=90, what="a replacement pod to become ready")
 
 
 def test_pods_reach_services_by_dns_name_and_the_apiserver(
@@ -134,11 +137,12 @@ def test_pods_reach_services_by_dns_name_and_the_apiserver(
     wait_for(lambda: available(kube_cluster, namespace, "web"), timeout=90, what="web Available")
     script = (
         "import urllib.request, ssl\n"
-        "print(urllib.request.urlopen('http://web/', timeout=5).status)\n"
-        f"print(urllib.request.urlopen('http://web.{namespace}.svc.cluster.local/', timeout=5).status)\n"
-        "ctx = ssl.create_default_context(cafile='/var/run/secrets/kubernetes.io/serviceaccount/ca.crt')\n"
+        "get = urllib.request.urlopen\n"
+        "print(get('http://web/', timeout=5).status)\n"
+        f"print(get('http://web.{namespace}.svc.cluster.local/', timeout=5).status)\n"
+        f"ctx = ssl.create_default_context(cafile='{TOKEN_DIR}/ca.crt')\n"
         "try:\n"
-        "    urllib.request.urlopen('https://kubernetes.default.svc/readyz', timeout=5, context=ctx)\n"
+        "    get('https://kubernetes.default.svc/readyz', timeout=5, context=ctx)\n"
         "except urllib.error.HTTPError as e:\n"
         "    print('apiserver', e.code)\n"
         "else:\n"
@@ -181,7 +185,8 @@ def test_containers_run_unprivileged_on_a_read_only_root_with_writable_volumes(
             "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"},
                              {"name": "secret", "mountPath": "/secret", "readOnly": True}],
             "env": [
-                {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+                {"name": "FROM_SECRET",
+                 "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
                 {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                 {"name": "LITERAL", "value": "$(POD_NAME)-x"},
             ],
@@ -233,7 +238,8 @@ def test_liveness_failures_restart_and_exit_codes_are_reported(
         "spec": {"containers": [{
             "name": "main", "image": "busybox",
             "command": ["python3", "-c", "import time; time.sleep(3600)"],
-            "livenessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 2},
+            "livenessProbe": {"exec": {"command": ["false"]},
+                              "periodSeconds": 1, "failureThreshold": 2},
         }]},
     }  # fmt: skip
     crash = one_shot("crash", "import sys; sys.exit(3)")

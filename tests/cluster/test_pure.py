@@ -93,7 +93,8 @@ def test_env_resolves_sources_in_order_and_expands_references() -> None:
     assert env["KUBERNETES_SERVICE_HOST"] == "10.96.0.1"
     with pytest.raises(ConfigError, match='secret "gone" not found'):
         container_env(
-            pod, {"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "gone", "key": "x"}}}]},
+            pod,
+            {"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "gone", "key": "x"}}}]},
             {}, lambda *_: None, lambda *_: None,
         )  # fmt: skip
     assert expand("$(A)$(B)", {"A": "1"}) == "1$(B)"

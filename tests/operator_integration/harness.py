@@ -271,10 +271,10 @@ class ModelRegistry:
             from tests.model_server.sample_model import register_sample_model
 
             logged = register_sample_model(self.url, "operator-tests-base", rows=400)
-            self._source = self.client.get_model_version(logged.name, logged.version).source
+            self._source = str(self.client.get_model_version(logged.name, logged.version).source)
         # MLflow 3 logs models as ``models:/m-…`` and wants that id beside such a source.
-        model_id = self._source.removeprefix("models:/") if self._source.startswith("models:/m-") else None
-        return self._source, model_id
+        logged_model = self._source.startswith("models:/m-")
+        return self._source, self._source.removeprefix("models:/") if logged_model else None
 
     def _ensure_model(self, name: str) -> None:
         try:

@@ -257,12 +257,12 @@ def _absent_then_installed(
             functools.partial(condition_is, cluster, namespace, type_, "False"),
             timeout=30, what=f"{type_}=False",
         )  # fmt: skip
-    reasons = wait_for(
-        lambda: {"MonitoringAvailable", "AutoscalingAvailable"}
-        <= set(found := cluster.event_reasons(namespace, NAME))
-        and found,
-        timeout=30, what="MonitoringAvailable and AutoscalingAvailable Events",
-    )  # fmt: skip
+
+    def available_events() -> list[str] | None:
+        found = cluster.event_reasons(namespace, NAME)
+        return found if {"MonitoringAvailable", "AutoscalingAvailable"} <= set(found) else None
+
+    reasons = wait_for(available_events, timeout=30, what="the *Available Events")
     assert reasons.count("MonitoringUnavailable") == 1, reasons
     assert reasons.count("AutoscalingUnavailable") == 1, reasons
     assert {"MonitoringAvailable", "AutoscalingAvailable"} <= set(reasons)
