@@ -254,9 +254,9 @@ def _hashing_counter(
         else:
             indices, inverse = np.unique(columns, return_inverse=True)
             signs = np.where(hashes >= 0, 1.0, -1.0)
+            # Cancelled features stay stored as zeros, as FeatureHasher keeps them (binary=True
+            # turns them into ones).
             values = np.bincount(inverse, weights=signs, minlength=len(indices)).astype(np.float64)
-            kept = values != 0.0
-            indices, values = indices[kept], values[kept]
         if binary:
             values = np.ones_like(values)
         return indices, values
