@@ -146,6 +146,16 @@ def in_process_rate(pipeline: Any, texts: list[str], repeats: int = 5) -> float:
     return len(texts) / best
 
 
+def pss_mib(pids: list[int]) -> float:
+    """Proportional set size of these processes together (shared pages counted once), MiB."""
+    total_kib = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                total_kib += int(line.split()[1])
+    return total_kib / 1024
+
+
 def machine() -> dict[str, str]:
     cpu = next(
         (
@@ -222,7 +232,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.threads:
                 extra["THREADS"] = args.threads
             env = server_env(root / "ours", model.uri, model.tracking_uri, **extra)
+            started = time.monotonic()
             with model_server(root / "ours", env) as ours:
+                info["ready_seconds"] = f"{time.monotonic() - started:.1f}"
+                info["pss_mib_idle"] = f"{pss_mib([ours.process.pid, *ours.worker_pids()]):.0f}"
+                print(f"ready after {info['ready_seconds']} s, {info['pss_mib_idle']} MiB PSS")
                 label = ("model_server", "single review")
                 warm_up(f"{ours.url}/predict", paths["predict"], script, label)
                 for connections in concurrencies:
@@ -238,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
                                 label=("model_server", f"batch of {BATCH_SIZE}"))
                     )  # fmt: skip
                     print(results[-1], flush=True)
+                info["pss_mib_after_load"] = (
+                    f"{pss_mib([ours.process.pid, *ours.worker_pids()]):.0f}"
+                )
                 # Right after the batch runs, under the same conditions (server now idle).
                 in_process = in_process_rate(pipeline, batch_texts)
 
@@ -275,6 +292,10 @@ def report(
         f"load average at start {info['load_average_at_start']}. "
         f"{args.workers} workers per server, {args.duration} s per run, wrk -t1.",
         "",
+        f"Our server: ready {info.get('ready_seconds', '?')} s after start; "
+        f"{info.get('pss_mib_idle', '?')} MiB PSS (master and workers) once ready, "
+        f"{info.get('pss_mib_after_load', '?')} MiB after the load runs.",
+        "",
         "| server | workload | connections | requests/s | p50 ms | p99 ms | errors | load |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -304,6 +325,14 @@ def report(
         f"predict_proba in one process: {in_process:,.0f} reviews/s "
         f"(server / in-process = {served / in_process:.2f}).",
     ]
+    cores = int(info["cpus"])
+    for connections in sorted({c for s, c in singles if s == "model_server"}):
+        ours = singles[("model_server", connections)]
+        lines.append(
+            f"Single review, {connections} connections: {ours.per_second:,.0f} req/s = "
+            f"{ours.per_second / (in_process * cores):.0%} of the in-process batched rate "
+            f"x {cores} cores."
+        )
     return "\n".join(lines)
 
 
