@@ -111,6 +111,57 @@ def run_wrk(
     )
 
 
+KSERVE_VENV = (
+    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sentiment-bench" / "kserve"
+)
+KSERVE = "kserve==0.21.*"
+#: The peer loads the model with the same libraries as ours: their versions in the lock.
+LOCKED_FOR_KSERVE = ("scikit-learn", "skops", "mlflow-skinny", "numpy", "scipy")
+KSERVE_PEER = Path(__file__).with_name("kserve_peer.py")
+
+
+def kserve_python() -> Path:
+    """The Python of a venv of its own holding KServe (made once, in the user's cache)."""
+    python = KSERVE_VENV / "bin" / "python"
+    if python.exists():
+        return python
+    lock = (Path(__file__).resolve().parent.parent / "requirements.lock").read_text()
+    pins = [
+        line.strip()
+        for line in lock.splitlines()
+        if line.split("==")[0].strip() in LOCKED_FOR_KSERVE and "==" in line
+    ]
+    print(f"installing {KSERVE} with {', '.join(pins)} into {KSERVE_VENV}...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(KSERVE_VENV)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", KSERVE, *pins],
+        check=True,
+    )
+    return python
+
+
+@contextlib.contextmanager
+def kserve_serve(root: Path, model: RegisteredModel, workers: int) -> Iterator[str]:
+    """KServe's model server (v1 protocol, ``workers`` processes) on the registered model."""
+    port = free_port()
+    command = [
+        str(kserve_python()), str(KSERVE_PEER), "--model_name", model.name,
+        "--model_uri", model.uri, "--http_port", str(port), "--workers", str(workers),
+        "--enable_grpc", "false", "--enable_latency_logging", "false",
+    ]  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": model.tracking_uri}
+    root.mkdir(parents=True, exist_ok=True)
+    log_path = root / "kserve.log"
+    with running(command, log_path=log_path, env=env, cwd=root) as process:
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{url}/v1/models/{model.name}", timeout=300, process=process)
+        except (RuntimeError, TimeoutError):
+            print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
+        yield url
+
+
 @contextlib.contextmanager
 def mlflow_models_serve(root: Path, model: RegisteredModel, workers: int) -> Iterator[str]:
     """``mlflow models serve`` (uvicorn, ``workers`` processes) on the registered model."""
@@ -194,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-mlflow", action="store_true", help="skip mlflow models serve (tuning runs)"
     )
+    parser.add_argument("--no-kserve", action="store_true", help="skip KServe's model server")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("server bench needs wrk: apt-get install wrk", file=sys.stderr)
@@ -211,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         bodies: dict[str, object] = {
             "predict": {"text": single},
             "invocations": {"dataframe_split": {"columns": ["review"], "data": [[single]]}},
+            "kserve": {"instances": [single]},
             "batch": {"texts": batch_texts},
         }
         paths = {name: root / f"{name}.json" for name in bodies}
@@ -258,6 +311,17 @@ def main(argv: list[str] | None = None) -> int:
                 # Right after the batch runs, under the same conditions (server now idle).
                 in_process = in_process_rate(pipeline, batch_texts)
 
+            if not args.no_kserve:
+                with kserve_serve(root / "kserve", model, args.workers) as url:
+                    label = ("kserve", "single review")
+                    endpoint = f"{url}/v1/models/{model.name}:predict"
+                    warm_up(endpoint, paths["kserve"], script, label)
+                    for connections in concurrencies:
+                        results.append(
+                            run_wrk(endpoint, paths["kserve"], connections=connections,
+                                    duration=args.duration, script=script, label=label)
+                        )  # fmt: skip
+                        print(results[-1], flush=True)
             if args.no_mlflow:
                 print(report(results, in_process, info, args))
                 return 0
@@ -306,17 +370,18 @@ def report(
         )
     lines += [
         "",
-        "| connections | throughput ours / mlflow | p99 ours / mlflow |",
-        "| ---: | ---: | ---: |",
+        "| peer | connections | throughput ours / peer | p99 ours / peer |",
+        "| --- | ---: | ---: | ---: |",
     ]
     singles = {(r.server, r.connections): r for r in results if r.workload == "single review"}
-    for (server, connections), ours in sorted(singles.items()):
-        theirs = singles.get(("mlflow models serve", connections))
-        if server == "model_server" and theirs is not None:
-            lines.append(
-                f"| {connections} | {ours.per_second / theirs.per_second:.1f}x | "
-                f"{ours.p99_ms / theirs.p99_ms:.2f} |"
-            )
+    for peer in ("kserve", "mlflow models serve"):
+        for (server, connections), ours in sorted(singles.items()):
+            theirs = singles.get((peer, connections))
+            if server == "model_server" and theirs is not None:
+                lines.append(
+                    f"| {peer} | {connections} | {ours.per_second / theirs.per_second:.1f}x | "
+                    f"{ours.p99_ms / theirs.p99_ms:.2f} |"
+                )
     batch = max((r for r in results if r.workload.startswith("batch")), key=lambda r: r.per_second)
     served = batch.per_second * BATCH_SIZE
     lines += [
