@@ -154,7 +154,15 @@ class Api:
 
     def index_form(self) -> str:
         """The page's form, answered without JavaScript: the page again, with the answer."""
-        text = request.form.get("text", "")
+        limit = self.settings.max_body_bytes
+        if (request.content_length or 0) > limit:
+            raise ApiError(413, f"the body is over the limit of {limit} bytes")
+        try:
+            text = request.form.get("text", "")
+        except HTTPException:
+            raise
+        except Exception:  # a form whose body cannot be read (bad framing, cut upload)
+            raise ApiError(400, "the form cannot be read") from None
         context: dict[str, Any] = {"identity": self.slot.model.identity, "text": text}
         if not text.strip():
             context["problem"] = "Type a review first: the box is empty."

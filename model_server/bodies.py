@@ -29,7 +29,10 @@ def read_text_body(request: Request, accepted: Collection[str], max_bytes: int) 
     if request.content_length is not None and request.content_length > max_bytes:
         raise too_large
     # A chunked body declares no length: read one byte past the limit to see it is over.
-    body = request.stream.read(max_bytes + 1)
+    try:
+        body = request.stream.read(max_bytes + 1)
+    except Exception as error:  # the WSGI server's framing errors: bad chunks, a cut upload
+        raise ApiError(400, f"the request body cannot be read: {_reason(error)}") from None
     if len(body) > max_bytes:
         raise too_large
     try:
@@ -58,8 +61,16 @@ class DrainUnreadBody:
         stream = environ.get("wsgi.input")
         drained = 0
         while stream is not None and drained <= self.max_bytes:
-            chunk = stream.read(65536)
+            try:
+                chunk = stream.read(65536)
+            except Exception:  # a malformed body: the server closes the connection after
+                break
             if not chunk:
                 break
             drained += len(chunk)
         return response
+
+
+def _reason(error: Exception) -> str:
+    text = " ".join(str(error).split())[:200]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
