@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -44,6 +45,12 @@ from model_server.v2 import (
 log = logging.getLogger(__name__)
 _VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 SERVER_NAME = "sentiment-server"
+
+
+@functools.cache
+def _template(rule: str) -> str:
+    """``/v2/models/<name>/infer`` as ``/v2/models/{name}/infer``."""
+    return _VARIABLE.sub(r"{\1}", rule)
 
 
 def json_response(body: BaseModel, status: int = 200) -> Response:
@@ -240,7 +247,7 @@ class Api:
         # The route's template, never the raw path: one series per route, whatever the name.
         rule = request.url_rule
         if rule is not None:
-            endpoint = _VARIABLE.sub(r"{\1}", rule.rule)
+            endpoint = _template(rule.rule)
         else:  # not routed: a known path with the wrong method, or unknown
             endpoint = request.path if request.path in self.static_routes else OTHER
         seconds = time.perf_counter() - g.get("started", time.perf_counter())

@@ -246,7 +246,8 @@ def _hashing_counter(
     """Counts as ``FeatureHasher`` makes them: murmurhash3 of the UTF-8 token, seed 0."""
 
     def count(text: str) -> tuple[Ints, Floats]:
-        hashes = np.array([murmurhash3_32(token, 0) for token in analyzer(text)], dtype=np.int64)
+        tokens = analyzer(text)
+        hashes = np.fromiter(map(murmurhash3_32, tokens), dtype=np.int64, count=len(tokens))
         columns = np.abs(hashes) % width
         if not alternate_sign:
             indices, counts = np.unique(columns, return_counts=True)
