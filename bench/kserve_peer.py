@@ -13,6 +13,7 @@ It serves KServe's v1 protocol: ``POST /v1/models/NAME:predict`` with
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 import kserve
@@ -35,6 +36,8 @@ class SentimentModel(kserve.Model):  # type: ignore[misc]
         return True
 
     def predict(self, payload: dict[str, Any], headers: Any = None) -> dict[str, Any]:  # noqa: ARG002
+        if isinstance(payload, bytes | str):  # a body sent without a JSON content type
+            payload = json.loads(payload)
         texts = [str(text) for text in payload["instances"]]
         proba = self.pipeline.predict_proba(pd.DataFrame({"review": texts}))
         classes = list(self.pipeline.classes_)
@@ -43,7 +46,7 @@ class SentimentModel(kserve.Model):  # type: ignore[misc]
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(parents=[kserve.model_server.parser])
-    parser.add_argument("--model_name", required=True)
+    # kserve's own parser already has --model_name.
     parser.add_argument("--model_uri", required=True)
     args, _ = parser.parse_known_args()
     kserve.ModelServer().start([SentimentModel(args.model_name, args.model_uri)])
