@@ -15,8 +15,9 @@ from pydantic import BaseModel
 from werkzeug.exceptions import HTTPException
 
 from model_server import contract
-from model_server.bodies import CSV, JSON, read_text_body
+from model_server.bodies import CSV, JSON, late_body, read_text_body
 from model_server.config import Settings
+from model_server.deadlines import BodyDeadlines
 from model_server.errors import ApiError, ErrorBody
 from model_server.invocations import check_csv_width, invocation_texts
 from model_server.metrics import OTHER, ServerMetrics
@@ -60,8 +61,16 @@ def json_response(body: BaseModel, status: int = 200) -> Response:
 class Api:
     """The routes, bound to one app's settings, metrics and model slot."""
 
-    def __init__(self, app: Flask, settings: Settings, metrics: ServerMetrics, slot: ModelSlot):
+    def __init__(
+        self,
+        app: Flask,
+        settings: Settings,
+        metrics: ServerMetrics,
+        slot: ModelSlot,
+        deadlines: BodyDeadlines,
+    ):
         self.settings = settings
+        self.deadlines = deadlines
         self.metrics = metrics
         self.slot = slot
         self.openapi = openapi_document(settings.max_batch_size, settings.max_body_bytes)
@@ -103,7 +112,7 @@ class Api:
         )
 
     def predict(self) -> Response:
-        body = read_text_body(request, (JSON,), self.settings.max_body_bytes)
+        body = read_text_body(request, (JSON,), self.settings.max_body_bytes, self.deadlines)
         texts = parse_predict_request(body, self.settings.max_batch_size)
         check_text_sizes(texts, self.settings.max_review_chars)
         serving = self._serving()
@@ -123,7 +132,7 @@ class Api:
         )
 
     def invocations(self) -> Response:
-        body = read_text_body(request, (JSON, CSV), self.settings.max_body_bytes)
+        body = read_text_body(request, (JSON, CSV), self.settings.max_body_bytes, self.deadlines)
         serving = self._serving()
         model = serving.model
         if request.mimetype == CSV:
@@ -164,12 +173,15 @@ class Api:
         limit = self.settings.max_body_bytes
         if (request.content_length or 0) > limit:
             raise ApiError(413, f"the body is over the limit of {limit} bytes")
-        try:
-            text = request.form.get("text", "")
-        except HTTPException:
-            raise
-        except Exception:  # a form whose body cannot be read (bad framing, cut upload)
-            raise ApiError(400, "the form cannot be read") from None
+        with self.deadlines.guard(request.environ) as expired:
+            try:
+                text = request.form.get("text", "")
+            except Exception:  # a form whose body cannot be read (framing, cut upload, late)
+                raise (
+                    late_body(self.deadlines)
+                    if expired()
+                    else ApiError(400, "the form cannot be read")
+                ) from None
         context: dict[str, Any] = {"identity": self.slot.model.identity, "text": text}
         if not text.strip():
             context["problem"] = "Type a review first: the box is empty."
@@ -209,7 +221,7 @@ class Api:
     def v2_infer(self, name: str) -> Response:
         model = self._v2_model(name)
         try:
-            body = read_text_body(request, (JSON,), self.settings.max_body_bytes)
+            body = read_text_body(request, (JSON,), self.settings.max_body_bytes, self.deadlines)
         except ApiError as error:
             raise as_v2(error) from None
         inference, texts = parse_inference(
@@ -261,6 +273,8 @@ class Api:
         response = json_response(body, error.status)
         if error.status == HTTPStatus.SERVICE_UNAVAILABLE:
             response.headers["Retry-After"] = "1"
+        if error.status == HTTPStatus.REQUEST_TIMEOUT:
+            response.headers["Connection"] = "close"  # the rest of the stream cannot be trusted
         return response
 
     def v2_error(self, error: V2Error) -> Response:

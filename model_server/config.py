@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     max_review_chars: Count = Field(100_000, alias="MAX_REVIEW_CHARS")
     max_csv_columns: Count = Field(64, alias="MAX_CSV_COLUMNS")
     registry_timeout_seconds: Count = Field(30, alias="REGISTRY_TIMEOUT_SECONDS")
+    body_timeout_seconds: Count = Field(10, alias="BODY_TIMEOUT_SECONDS")
     metrics_dir: Text | None = Field(None, alias=contract.ENV_METRICS_DIR)
     log_level: Annotated[str, BeforeValidator(_level)] = Field("info", alias="LOG_LEVEL")
     model_name: Text | None = Field(None, alias=contract.ENV_MODEL_NAME)

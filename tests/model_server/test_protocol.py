@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
+from tests.conftest import BODY_TIMEOUT_SECONDS
 from tests.model_server.servers import ModelServer
 
 pytestmark = pytest.mark.integration
@@ -74,3 +77,31 @@ def test_pipelined_requests_are_answered_in_order_or_closed_cleanly(server: Mode
     answers = raw.split(b"HTTP/1.1 ")[1:]
     for answer, label in zip(answers, ["positive", "negative"], strict=False):
         assert f'"label":"{label}"'.encode() in answer, answer
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        b"Content-Length: 100\r\n\r\n" + b'{"text": "',
+        b"Transfer-Encoding: chunked\r\n\r\n" + b'a\r\n{"text": "',
+    ],
+    ids=["shorter than Content-Length", "chunked that stops"],
+)
+def test_a_body_that_stops_is_cut_off_and_others_still_served(
+    server: ModelServer, http: requests.Session, start: bytes
+) -> None:
+    with _connect(server) as stalled, _connect(server) as trickling:
+        head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        stalled.sendall(head + start)
+        trickling.sendall(head + b"Content-Length: 1000\r\n\r\n")
+        started = time.monotonic()
+        for _ in range(6):  # a byte every half second: never quiet, never done
+            trickling.sendall(b" ")
+            assert http.post(f"{server.url}/predict", json={"text": "fine"}).status_code == 200
+            time.sleep(0.5)
+        answers = [_read_all(stalled), _read_all(trickling)]
+        waited = time.monotonic() - started
+    assert waited < BODY_TIMEOUT_SECONDS + 15
+    for answer in answers:  # a 408, or a closed connection
+        assert _statuses(answer) in ([408], []), answer[:300]
+    assert "Traceback" not in server.log()
