@@ -20,6 +20,7 @@ from model_server.config import Settings
 from model_server.deadlines import BodyDeadlines
 from model_server.errors import ApiError, ErrorBody
 from model_server.invocations import check_csv_width, invocation_texts
+from model_server.memory import release_after
 from model_server.metrics import OTHER, ServerMetrics
 from model_server.openapi import openapi_document
 from model_server.schemas import (
@@ -264,6 +265,7 @@ class Api:
             endpoint = request.path if request.path in self.static_routes else OTHER
         seconds = time.perf_counter() - g.get("started", time.perf_counter())
         self.metrics.observe_request(request.method, endpoint, response.status_code, seconds)
+        release_after(request.content_length)
         return response
 
     def api_error(self, error: ApiError) -> Response:
