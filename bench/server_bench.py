@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from model_server.config import available_cpus
+from tests.conftest import IMDB_CSV
 from tests.model_server.sample_model import RegisteredModel, balanced_sample, register_sample_model
 from tests.model_server.servers import model_server, server_env
 from tests.support.mlflow_server import mlflow_executable, mlflow_server
@@ -271,9 +272,12 @@ def main(argv: list[str] | None = None) -> int:
             paths[name].write_text(json.dumps(body))
 
         with mlflow_server(root / "mlflow") as tracking:
-            print(f"training on {args.rows} reviews and registering...", flush=True)
+            # The shipped test sample holds 3,000 reviews; IMDB_TRAIN_CSV names the full file.
+            per_class = pd.read_csv(IMDB_CSV)["sentiment"].value_counts().min()
+            rows = min(args.rows, 2 * int(per_class))
+            print(f"training on {rows} reviews of {IMDB_CSV} and registering...", flush=True)
             model = register_sample_model(
-                tracking.url, MODEL_NAME, rows=args.rows, params=BENCH_PARAMS, seed=3
+                tracking.url, MODEL_NAME, rows=rows, params=BENCH_PARAMS, seed=3
             )
 
             import mlflow
