@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from model_server.config import available_cpus
+from tests.conftest import IMDB_CSV
 from tests.model_server.sample_model import RegisteredModel, balanced_sample, register_sample_model
 from tests.model_server.servers import model_server, server_env
 from tests.support.mlflow_server import mlflow_executable, mlflow_server
@@ -111,6 +112,57 @@ def run_wrk(
     )
 
 
+KSERVE_VENV = (
+    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sentiment-bench" / "kserve"
+)
+KSERVE = "kserve==0.21.*"
+#: The peer loads the model with the same libraries as ours: their versions in the lock.
+LOCKED_FOR_KSERVE = ("scikit-learn", "skops", "mlflow-skinny", "numpy", "scipy")
+KSERVE_PEER = Path(__file__).with_name("kserve_peer.py")
+
+
+def kserve_python() -> Path:
+    """The Python of a venv of its own holding KServe (made once, in the user's cache)."""
+    python = KSERVE_VENV / "bin" / "python"
+    if python.exists():
+        return python
+    lock = (Path(__file__).resolve().parent.parent / "requirements.lock").read_text()
+    pins = [
+        line.strip()
+        for line in lock.splitlines()
+        if line.split("==")[0].strip() in LOCKED_FOR_KSERVE and "==" in line
+    ]
+    print(f"installing {KSERVE} with {', '.join(pins)} into {KSERVE_VENV}...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(KSERVE_VENV)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", KSERVE, *pins],
+        check=True,
+    )
+    return python
+
+
+@contextlib.contextmanager
+def kserve_serve(root: Path, model: RegisteredModel, workers: int) -> Iterator[str]:
+    """KServe's model server (v1 protocol, ``workers`` processes) on the registered model."""
+    port = free_port()
+    command = [
+        str(kserve_python()), str(KSERVE_PEER), "--model_name", model.name,
+        "--model_uri", model.uri, "--http_port", str(port), "--workers", str(workers),
+        "--enable_grpc", "false", "--enable_latency_logging", "false",
+    ]  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": model.tracking_uri}
+    root.mkdir(parents=True, exist_ok=True)
+    log_path = root / "kserve.log"
+    with running(command, log_path=log_path, env=env, cwd=root) as process:
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{url}/v1/models/{model.name}", timeout=300, process=process)
+        except (RuntimeError, TimeoutError):
+            print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
+        yield url
+
+
 @contextlib.contextmanager
 def mlflow_models_serve(root: Path, model: RegisteredModel, workers: int) -> Iterator[str]:
     """``mlflow models serve`` (uvicorn, ``workers`` processes) on the registered model."""
@@ -144,6 +196,16 @@ def in_process_rate(pipeline: Any, texts: list[str], repeats: int = 5) -> float:
         pipeline.predict_proba(frame)
         best = min(best, time.perf_counter() - started)
     return len(texts) / best
+
+
+def pss_mib(pids: list[int]) -> float:
+    """Proportional set size of these processes together (shared pages counted once), MiB."""
+    total_kib = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                total_kib += int(line.split()[1])
+    return total_kib / 1024
 
 
 def machine() -> dict[str, str]:
@@ -184,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-mlflow", action="store_true", help="skip mlflow models serve (tuning runs)"
     )
+    parser.add_argument("--no-kserve", action="store_true", help="skip KServe's model server")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("server bench needs wrk: apt-get install wrk", file=sys.stderr)
@@ -201,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         bodies: dict[str, object] = {
             "predict": {"text": single},
             "invocations": {"dataframe_split": {"columns": ["review"], "data": [[single]]}},
+            "kserve": {"instances": [single]},
             "batch": {"texts": batch_texts},
         }
         paths = {name: root / f"{name}.json" for name in bodies}
@@ -208,9 +272,12 @@ def main(argv: list[str] | None = None) -> int:
             paths[name].write_text(json.dumps(body))
 
         with mlflow_server(root / "mlflow") as tracking:
-            print(f"training on {args.rows} reviews and registering...", flush=True)
+            # The shipped test sample holds 3,000 reviews; IMDB_TRAIN_CSV names the full file.
+            per_class = pd.read_csv(IMDB_CSV)["sentiment"].value_counts().min()
+            rows = min(args.rows, 2 * int(per_class))
+            print(f"training on {rows} reviews of {IMDB_CSV} and registering...", flush=True)
             model = register_sample_model(
-                tracking.url, MODEL_NAME, rows=args.rows, params=BENCH_PARAMS, seed=3
+                tracking.url, MODEL_NAME, rows=rows, params=BENCH_PARAMS, seed=3
             )
 
             import mlflow
@@ -222,7 +289,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.threads:
                 extra["THREADS"] = args.threads
             env = server_env(root / "ours", model.uri, model.tracking_uri, **extra)
+            started = time.monotonic()
             with model_server(root / "ours", env) as ours:
+                info["ready_seconds"] = f"{time.monotonic() - started:.1f}"
+                info["pss_mib_idle"] = f"{pss_mib([ours.process.pid, *ours.worker_pids()]):.0f}"
+                print(f"ready after {info['ready_seconds']} s, {info['pss_mib_idle']} MiB PSS")
                 label = ("model_server", "single review")
                 warm_up(f"{ours.url}/predict", paths["predict"], script, label)
                 for connections in concurrencies:
@@ -238,9 +309,23 @@ def main(argv: list[str] | None = None) -> int:
                                 label=("model_server", f"batch of {BATCH_SIZE}"))
                     )  # fmt: skip
                     print(results[-1], flush=True)
+                info["pss_mib_after_load"] = (
+                    f"{pss_mib([ours.process.pid, *ours.worker_pids()]):.0f}"
+                )
                 # Right after the batch runs, under the same conditions (server now idle).
                 in_process = in_process_rate(pipeline, batch_texts)
 
+            if not args.no_kserve:
+                with kserve_serve(root / "kserve", model, args.workers) as url:
+                    label = ("kserve", "single review")
+                    endpoint = f"{url}/v1/models/{model.name}:predict"
+                    warm_up(endpoint, paths["kserve"], script, label)
+                    for connections in concurrencies:
+                        results.append(
+                            run_wrk(endpoint, paths["kserve"], connections=connections,
+                                    duration=args.duration, script=script, label=label)
+                        )  # fmt: skip
+                        print(results[-1], flush=True)
             if args.no_mlflow:
                 print(report(results, in_process, info, args))
                 return 0
@@ -275,6 +360,10 @@ def report(
         f"load average at start {info['load_average_at_start']}. "
         f"{args.workers} workers per server, {args.duration} s per run, wrk -t1.",
         "",
+        f"Our server: ready {info.get('ready_seconds', '?')} s after start; "
+        f"{info.get('pss_mib_idle', '?')} MiB PSS (master and workers) once ready, "
+        f"{info.get('pss_mib_after_load', '?')} MiB after the load runs.",
+        "",
         "| server | workload | connections | requests/s | p50 ms | p99 ms | errors | load |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -285,17 +374,18 @@ def report(
         )
     lines += [
         "",
-        "| connections | throughput ours / mlflow | p99 ours / mlflow |",
-        "| ---: | ---: | ---: |",
+        "| peer | connections | throughput ours / peer | p99 ours / peer |",
+        "| --- | ---: | ---: | ---: |",
     ]
     singles = {(r.server, r.connections): r for r in results if r.workload == "single review"}
-    for (server, connections), ours in sorted(singles.items()):
-        theirs = singles.get(("mlflow models serve", connections))
-        if server == "model_server" and theirs is not None:
-            lines.append(
-                f"| {connections} | {ours.per_second / theirs.per_second:.1f}x | "
-                f"{ours.p99_ms / theirs.p99_ms:.2f} |"
-            )
+    for peer in ("kserve", "mlflow models serve"):
+        for (server, connections), ours in sorted(singles.items()):
+            theirs = singles.get((peer, connections))
+            if server == "model_server" and theirs is not None:
+                lines.append(
+                    f"| {peer} | {connections} | {ours.per_second / theirs.per_second:.1f}x | "
+                    f"{ours.p99_ms / theirs.p99_ms:.2f} |"
+                )
     batch = max((r for r in results if r.workload.startswith("batch")), key=lambda r: r.per_second)
     served = batch.per_second * BATCH_SIZE
     lines += [
@@ -304,6 +394,14 @@ def report(
         f"predict_proba in one process: {in_process:,.0f} reviews/s "
         f"(server / in-process = {served / in_process:.2f}).",
     ]
+    cores = int(info["cpus"])
+    for connections in sorted({c for s, c in singles if s == "model_server"}):
+        ours = singles[("model_server", connections)]
+        lines.append(
+            f"Single review, {connections} connections: {ours.per_second:,.0f} req/s = "
+            f"{ours.per_second / (in_process * cores):.0%} of the in-process batched rate "
+            f"x {cores} cores."
+        )
     return "\n".join(lines)
 
 

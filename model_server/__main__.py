@@ -1,13 +1,16 @@
 """``python -m model_server`` / ``sentiment-server``: the production server.
 
-gunicorn (gthread workers) serving ``model_server.app:create_app()`` with the
-settings of ``model_server.gunicorn_conf``, all read from the environment.
-Exit status: 2 for a bad environment, 4 when the model cannot be loaded.
+Loads the model once in this process, then runs gunicorn (settings of
+``model_server.gunicorn_conf``, all from the environment), whose workers fork
+from it with the model in memory. Exit status: 2 for a bad environment, 4 when
+the model cannot be loaded.
 """
 
 from __future__ import annotations
 
+import logging.config
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -18,7 +21,11 @@ CONFIG_ERROR = 2
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
-    """gunicorn running the model server with the package's config module."""
+    """gunicorn running an app built once, in the master, with the package's config module."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        super().__init__(prog="sentiment-server")
 
     def load_config(self) -> None:
         from model_server import gunicorn_conf
@@ -28,19 +35,25 @@ class _Server(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(name, value)
 
     def load(self) -> Any:
-        from model_server.app import create_app
-
-        return create_app()
+        return self._factory()
 
 
 def main() -> int:
-    """Check the environment, then run gunicorn until it stops."""
+    """Check the environment, load the model, then run gunicorn until it stops."""
     try:
-        Settings.from_env()
+        settings = Settings.from_env()
     except ConfigError as error:
         print(f"sentiment-server: configuration error: {error}", file=sys.stderr)
         return CONFIG_ERROR
-    _Server(prog="sentiment-server").run()
+    # First: it prepares the metrics dir, which must exist before prometheus-client loads.
+    from model_server import gunicorn_conf
+
+    logging.config.dictConfig(gunicorn_conf.logconfig_dict)
+    from model_server.app import create_app
+    from model_server.startup import load_or_exit
+
+    model = load_or_exit(settings)
+    _Server(lambda: create_app(settings, model)).run()
     return 0
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from flask import Request
 
+from model_server.deadlines import BodyDeadlines
 from model_server.errors import ApiError
 
 JSON = "application/json"
@@ -17,8 +18,11 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
-def read_text_body(request: Request, accepted: Collection[str], max_bytes: int) -> str:
-    """The body decoded as UTF-8; ``ApiError`` 415 (media type), 413 (size) or 400 (encoding)."""
+def read_text_body(
+    request: Request, accepted: Collection[str], max_bytes: int, deadlines: BodyDeadlines
+) -> str:
+    """The body decoded as UTF-8; ``ApiError`` 415 (media type), 413 (size), 400 (encoding,
+    framing) or 408 (not received within the deadline)."""
     if request.mimetype not in accepted:
         given = request.mimetype or "none"
         raise ApiError(415, f"Content-Type must be {' or '.join(accepted)}, not {given}")
@@ -29,13 +33,26 @@ def read_text_body(request: Request, accepted: Collection[str], max_bytes: int) 
     if request.content_length is not None and request.content_length > max_bytes:
         raise too_large
     # A chunked body declares no length: read one byte past the limit to see it is over.
-    body = request.stream.read(max_bytes + 1)
+    with deadlines.guard(request.environ) as expired:
+        try:
+            body = request.stream.read(max_bytes + 1)
+        except Exception as error:  # the WSGI server's framing errors: bad chunks, a cut upload
+            if expired():
+                raise late_body(deadlines) from None
+            raise ApiError(400, f"the request body cannot be read: {_reason(error)}") from None
+        if expired():
+            raise late_body(deadlines)
     if len(body) > max_bytes:
         raise too_large
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ApiError(400, f"the body is not valid UTF-8 (byte {error.start})") from None
+
+
+def late_body(deadlines: BodyDeadlines) -> ApiError:
+    """The 408 for a body that did not arrive within the deadline."""
+    return ApiError(408, f"the request body did not arrive within {deadlines.seconds:g} s")
 
 
 class DrainUnreadBody:
@@ -49,17 +66,27 @@ class DrainUnreadBody:
     gunicorn, which closes such connections.
     """
 
-    def __init__(self, app: WSGIApplication, max_bytes: int) -> None:
+    def __init__(self, app: WSGIApplication, max_bytes: int, deadlines: BodyDeadlines) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.deadlines = deadlines
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         response = self.app(environ, start_response)
         stream = environ.get("wsgi.input")
         drained = 0
-        while stream is not None and drained <= self.max_bytes:
-            chunk = stream.read(65536)
-            if not chunk:
-                break
-            drained += len(chunk)
+        with self.deadlines.guard(environ):
+            while stream is not None and drained <= self.max_bytes:
+                try:
+                    chunk = stream.read(65536)
+                except Exception:  # a malformed or late body: the server closes the connection
+                    break
+                if not chunk:
+                    break
+                drained += len(chunk)
         return response
+
+
+def _reason(error: Exception) -> str:
+    text = " ".join(str(error).split())[:200]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -17,9 +17,13 @@ from model_server.config import Settings
 from model_server.multiproc import MULTIPROC_ENV, prepare_metrics_dir
 
 _settings = Settings.from_env()
-_created_metrics_dirs: list[Path] = []
+# Before anything imports prometheus-client: it picks its storage when first imported.
+_metrics_created = not os.environ.get(MULTIPROC_ENV)
+_metrics_dir: Path = prepare_metrics_dir(os.environ)
 
 wsgi_app = "model_server.app:create_app()"
+# The model is loaded once, in the master, and shared with the workers it forks.
+preload_app = True
 _host = f"[{_settings.host}]" if ":" in _settings.host else _settings.host
 bind = [f"{_host}:{_settings.port}"]
 workers = _settings.workers
@@ -59,14 +63,8 @@ logconfig_dict: dict[str, Any] = {
 
 
 def on_starting(server: Any) -> None:
-    """Before any worker exists: a clean metrics dir, and MLflow quiet and offline."""
-    created = not os.environ.get(MULTIPROC_ENV)
-    path = prepare_metrics_dir(os.environ)
-    if created:
-        _created_metrics_dirs.append(path)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    server.log.info("prometheus multiprocess dir: %s", path)
+    """Before any worker exists: say where the metrics go."""
+    server.log.info("prometheus multiprocess dir: %s", _metrics_dir)
 
 
 def child_exit(_server: Any, worker: Any) -> None:
@@ -78,5 +76,5 @@ def child_exit(_server: Any, worker: Any) -> None:
 
 def on_exit(_server: Any) -> None:
     """Remove the metrics dir if this server made it up."""
-    for path in _created_metrics_dirs:
-        shutil.rmtree(path, ignore_errors=True)
+    if _metrics_created:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

@@ -8,6 +8,7 @@ a DataFrame or a dict of columns; this module takes the text column out of it.
 
 from __future__ import annotations
 
+import csv
 from io import StringIO
 from typing import Any
 
@@ -36,6 +37,16 @@ def invocation_texts(body: str, media_type: str, text_column: str, schema: Any) 
     except Exception as error:  # MLflow and pandas raise many kinds on malformed input
         raise ApiError(422, f"cannot read the input as a table: {one_line(error)}") from None
     return _texts(_column(parsed, text_column), text_column)
+
+
+def check_csv_width(body: str, max_columns: int) -> None:
+    """Refuse a CSV whose header is wider than ``max_columns`` before parsing it (422)."""
+    try:
+        header = next(csv.reader(StringIO(body[: 1 << 20])), [])
+    except csv.Error as error:
+        raise ApiError(422, f"cannot read the CSV header: {error}") from None
+    if len(header) > max_columns:
+        raise ApiError(422, f"the CSV has {len(header)} columns, over the limit of {max_columns}")
 
 
 def _format_payload(body: str) -> dict[str, Any]:

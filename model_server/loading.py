@@ -8,19 +8,23 @@ always the ones actually served.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple, cast
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from typing import Any, Final, Literal, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
 
+from model_server.compiled import TOLERANCE, LinearTextScorer, NotCompilableError, compile_pipeline
+from model_server.compiled import prove as prove_scorer
 from model_server.config import Settings
 
-POSITIVE = "positive"
-NEGATIVE = "negative"
+POSITIVE: Final = "positive"
+NEGATIVE: Final = "negative"
 UNREGISTERED = "unregistered"
 UNVERSIONED = "unversioned"
 WARM_UP_TEXT = "A warm-up review: the acting was fine and the plot was thin."
@@ -60,9 +64,20 @@ class LoadedModel:
     text_column: str
     input_schema: Any
     run_metrics: dict[str, float] = field(default_factory=dict)
+    example_texts: tuple[str, ...] = ()
+    scorer: LinearTextScorer | None = None
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Label and probability of ``positive`` for each text, in order."""
+        if self.scorer is not None:
+            return [
+                Prediction(POSITIVE if p > 1.0 - p else NEGATIVE, p)
+                for p in self.scorer.positive_proba(texts)
+            ]
+        return self.predict_generic(texts)
+
+    def predict_generic(self, texts: Sequence[str]) -> list[Prediction]:
+        """``predict`` through the Pipeline itself."""
         proba = np.asarray(self.pipeline.predict_proba(pd.DataFrame({self.text_column: texts})))
         classes = list(self.pipeline.classes_)
         positive = proba[:, classes.index(POSITIVE)]
@@ -80,7 +95,7 @@ def load_model(settings: Settings) -> LoadedModel:
     missing version, wrong flavor, or a model that cannot predict probabilities.
     """
     try:
-        model = _load(settings)
+        model = with_compiled_scorer(_load(settings))
         warm_up = model.predict([WARM_UP_TEXT])
     except ModelLoadError:
         raise
@@ -108,6 +123,7 @@ def _load(settings: Settings) -> LoadedModel:
             flavors = ", ".join(sorted(metadata.flavors)) or "none"
             raise ModelLoadError(f"model flavor is not sklearn (flavors: {flavors})")
         pipeline = mlflow.sklearn.load_model(local_path)
+        example = _example_texts(metadata, local_path)
     _check_classifier(pipeline)
     schema = metadata.get_input_schema()
     identity = ModelIdentity(
@@ -122,7 +138,55 @@ def _load(settings: Settings) -> LoadedModel:
         text_column=_text_column(schema),
         input_schema=schema,
         run_metrics=_run_metrics(client, identity.run_id),
+        example_texts=example,
     )
+
+
+def with_compiled_scorer(model: LoadedModel) -> LoadedModel:
+    """``model`` with a proven compiled scorer, or unchanged (generic path) saying why."""
+    texts = [*model.example_texts, *proof_reviews()]
+    try:
+        scorer = compile_pipeline(model.pipeline, model.text_column)
+        difference = prove_scorer(scorer, model.pipeline, model.text_column, texts)
+    except NotCompilableError as error:
+        log.info("scoring through the generic Pipeline path: %s", error)
+        return model
+    except Exception as error:  # a scorer that cannot even run is simply not used
+        log.warning("scoring through the generic Pipeline path: %s", one_line(error))
+        return model
+    if not difference <= TOLERANCE:
+        log.warning(
+            "scoring through the generic Pipeline path: the compiled scorer differs by %.3g "
+            "(over %g) on %d reviews", difference, TOLERANCE, len(texts),
+        )  # fmt: skip
+        return model
+    log.info(
+        "scoring through the compiled linear path (largest difference %.2g on %d reviews)",
+        difference, len(texts),
+    )  # fmt: skip
+    return replace(model, scorer=scorer)
+
+
+def proof_reviews() -> list[str]:
+    """The bundled reviews every compiled scorer must score as its pipeline does."""
+    text = resources.files("model_server").joinpath("proof_reviews.json").read_text("utf-8")
+    return [str(review) for review in json.loads(text)["reviews"]]
+
+
+def _example_texts(metadata: Any, local_path: str) -> tuple[str, ...]:
+    """The texts of the logged input example (none when there is none)."""
+    try:
+        example = metadata.load_input_example(local_path)
+    except Exception as error:  # an unreadable example only shortens the proof
+        log.warning("cannot read the input example: %s", one_line(error))
+        return ()
+    if isinstance(example, pd.DataFrame) and example.shape[1] >= 1:
+        values = example.iloc[:, 0]
+    elif isinstance(example, dict) and len(example) >= 1:
+        values = next(iter(example.values()))
+    else:
+        return ()
+    return tuple(str(value) for value in np.ravel(np.asarray(values, dtype=object)))
 
 
 def _resolve(uri: str, client: Any) -> tuple[str, str, str, str | None]:

@@ -18,7 +18,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from model_server import contract
+
+MULTIPROC_ENV = contract.ENV_METRICS_DIR
 LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
@@ -32,28 +34,32 @@ class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "sentiment_requests",
+            contract.REQUESTS_METRIC,
             "HTTP requests by method, route and status code.",
-            ["method", "endpoint", "status"],
+            [contract.LABEL_METHOD, contract.LABEL_ENDPOINT, contract.LABEL_STATUS],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "sentiment_request_duration_seconds",
+            contract.LATENCY_METRIC,
             "HTTP request latency by route.",
-            ["endpoint"],
+            [contract.LABEL_ENDPOINT],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.predictions = Counter(
-            "sentiment_predictions",
+            contract.PREDICTIONS_METRIC,
             "Texts predicted, by predicted class and model version.",
-            ["predicted_class", "model_name", "model_version"],
+            [
+                contract.LABEL_PREDICTED_CLASS,
+                contract.LABEL_MODEL_NAME,
+                contract.LABEL_MODEL_VERSION,
+            ],
             registry=self.registry,
         )
         self.model_info = Gauge(
-            "sentiment_model_info",
+            contract.MODEL_INFO_METRIC,
             "The model this server serves (value 1).",
-            ["model_name", "model_version", "run_id"],
+            [contract.LABEL_MODEL_NAME, contract.LABEL_MODEL_VERSION, contract.LABEL_RUN_ID],
             registry=self.registry,
             multiprocess_mode="livemax",
         )

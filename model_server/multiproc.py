@@ -12,7 +12,9 @@ import tempfile
 from collections.abc import MutableMapping
 from pathlib import Path
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from model_server import contract
+
+MULTIPROC_ENV = contract.ENV_METRICS_DIR
 
 
 def prepare_metrics_dir(env: MutableMapping[str, str] | None = None) -> Path:

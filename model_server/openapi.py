@@ -145,9 +145,97 @@ def openapi_document(max_batch_size: int, max_body_bytes: int) -> dict[str, Any]
             },
             "/metrics": {"get": _plain("Prometheus metrics of all workers", "text/plain")},
             "/openapi.json": {"get": _get("This document", {"type": "object"})},
-            "/": {"get": _plain("A page to try the model", "text/html")},
+            "/": {
+                "get": _plain("A page to try the model", "text/html"),
+                "post": {
+                    "summary": "The page's form (no JavaScript needed): the page with the answer",
+                    "requestBody": {
+                        "content": {
+                            "application/x-www-form-urlencoded": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"text": {"type": "string"}},
+                                }
+                            }
+                        }
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "OK",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        }
+                    },
+                },
+            },
+            **_v2_paths(),
         },
         "components": {"schemas": schemas},
+    }
+
+
+_V2_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+_TENSOR = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "shape": {"type": "array", "items": {"type": "integer"}},
+        "datatype": {"type": "string"},
+        "data": {"type": "array"},
+    },
+    "required": ["name", "shape", "datatype", "data"],
+}
+
+
+def _v2_paths() -> dict[str, Any]:
+    """The Open Inference Protocol (v2) routes; ``{name}`` is the served model's name."""
+    name = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+    obj = {"type": "object"}
+    unknown = {"404": _json(_V2_ERROR, "another model")}
+    return {
+        "/v2": {"get": _get("Open Inference Protocol: server metadata", obj)},
+        "/v2/health/live": {"get": _get("Open Inference Protocol: live", obj)},
+        "/v2/health/ready": {"get": _get("Open Inference Protocol: ready", obj)},
+        "/v2/models/{name}": {
+            "get": {
+                "summary": "Model metadata: one BYTES input, label (BYTES) and probability (FP64)",
+                "parameters": name,
+                "responses": {"200": _json(obj, "the model"), **unknown},
+            }
+        },
+        "/v2/models/{name}/ready": {
+            "get": {
+                "summary": "Model readiness",
+                "parameters": name,
+                "responses": {"200": _json(obj, "ready"), **unknown},
+            }
+        },
+        "/v2/models/{name}/infer": {
+            "post": {
+                "summary": "Inference: one BYTES tensor of reviews, shape [N] or [N, 1]",
+                "parameters": name,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "inputs": {"type": "array", "items": _TENSOR},
+                                    "outputs": {"type": "array", "items": obj},
+                                },
+                                "required": ["inputs"],
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(obj, "label and probability_positive tensors"),
+                    "400": _json(_V2_ERROR, "not one BYTES tensor of texts"),
+                    **unknown,
+                },
+            }
+        },
     }
 
 

@@ -16,7 +16,9 @@ SECRET_ENV = (
     "AZURE_STORAGE_ACCESS_KEY",
 )
 MASK = "***"
-_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][\w+.-]*://)[^\s/@]+@")
+# User-info runs to the *last* "@" before the path: a raw "@" in a password must not
+# leave its tail behind.
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][\w+.-]*://)[^\s/?#]*@")
 
 
 def redact(text: str, env: Mapping[str, str] | None = None) -> str:

@@ -94,6 +94,16 @@ def check_batch_size(count: int, max_batch_size: int) -> None:
         raise ApiError(422, f"{count} texts is over the limit of {max_batch_size} per request")
 
 
+def check_text_sizes(texts: list[str], max_chars: int, *, loc: str = "texts") -> None:
+    """Refuse any text over the per-review limit (422, naming the first)."""
+    for row, text in enumerate(texts):
+        if len(text) > max_chars:
+            raise ApiError(
+                422,
+                f"{loc}.{row}: {len(text)} characters is over the limit of {max_chars} per review",
+            )
+
+
 class ReviewPrediction(BaseModel):
     """The prediction for one text."""
 

@@ -1,16 +1,13 @@
-"""The worker's model slot: empty while the model loads, then ready to predict."""
+"""The served model and, in each process that scores, the batcher thread that runs it."""
 
 from __future__ import annotations
 
-import logging
+import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from model_server.batching import MicroBatcher
-from model_server.loading import LoadedModel, Prediction, one_line
-
-log = logging.getLogger(__name__)
+from model_server.loading import LoadedModel, Prediction
 
 
 @dataclass(frozen=True)
@@ -22,42 +19,26 @@ class ServingModel:
 
 
 class ModelSlot:
-    """Holds the serving model once it is ready; ``None`` before."""
+    """The model loaded once (in the gunicorn master, before the fork) and its batcher.
 
-    def __init__(self) -> None:
+    Threads do not survive ``fork``: each worker starts its own batcher thread the
+    first time it scores, over the model pages it shares with the master.
+    """
+
+    def __init__(self, model: LoadedModel, max_batch_texts: int) -> None:
+        self.model = model
+        self._max_batch_texts = max_batch_texts
+        self._lock = threading.Lock()
         self._serving: ServingModel | None = None
+        self._pid = 0
 
     @property
-    def serving(self) -> ServingModel | None:
-        return self._serving
-
-    def load_in_background(
-        self,
-        load: Callable[[], LoadedModel],
-        *,
-        max_batch_texts: int,
-        source: str,
-        on_ready: Callable[[LoadedModel], None],
-        on_failure: Callable[[], None],
-    ) -> threading.Thread:
-        """Load on a thread; fill the slot on success, else log one line and call ``on_failure``."""
-
-        def run() -> None:
-            try:
-                model = load()
-                serving = ServingModel(model, MicroBatcher(model.predict, max_batch_texts))
-                on_ready(model)
-            except Exception as error:  # whatever it is, never a half-ready worker
-                log.critical("model load failed: %s: %s", source, one_line(error))
-                on_failure()
-                return
-            self._serving = serving
-            identity = model.identity
-            log.info(
-                "model ready: %s version %s (run %s) from %s",
-                identity.name, identity.version, identity.run_id or "-", identity.source_uri,
-            )  # fmt: skip
-
-        thread = threading.Thread(target=run, name="model-loader", daemon=True)
-        thread.start()
-        return thread
+    def serving(self) -> ServingModel:
+        serving, pid = self._serving, os.getpid()
+        if serving is None or self._pid != pid:
+            with self._lock:
+                if self._serving is None or self._pid != pid:
+                    batcher = MicroBatcher(self.model.predict, self._max_batch_texts)
+                    self._serving, self._pid = ServingModel(self.model, batcher), pid
+                serving = self._serving
+        return serving

@@ -21,6 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAME = "imdb-sentiment-test"
 ALIAS = "champion"
 MAX_BATCH_SIZE = 50  # small, so over-limit batches are cheap to send
+BODY_TIMEOUT_SECONDS = 3  # short, so cut-off bodies are quick to see
 #: 3,000 labelled IMDB reviews (1,500 of each class, exact duplicates removed) shipped with
 #: the tests, so a bare clone passes; the whole 25,000-review file is for benchmarks only.
 IMDB_CSV = Path(os.environ.get("IMDB_TRAIN_CSV", REPO_ROOT / "tests/data/imdb-sample.csv.gz"))
@@ -113,6 +114,7 @@ def server(
         WORKERS="2",
         THREADS="4",
         MAX_BATCH_SIZE=str(MAX_BATCH_SIZE),
+        BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT_SECONDS),
     )
     with model_server(root, env) as running:
         yield running

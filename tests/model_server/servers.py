@@ -72,7 +72,17 @@ def model_server(
         wait_http(f"{url}/healthz", timeout=timeout, process=process)
         if wait_ready:
             wait_http(f"{url}/readyz", timeout=timeout, process=process)
+            _wait_for_workers(server, int(env.get("WORKERS", "1")), timeout)
         yield server
+
+
+def _wait_for_workers(server: ModelServer, count: int, timeout: float) -> None:
+    """Until all ``count`` workers are forked (the first may answer before the others exist)."""
+    deadline = time.monotonic() + timeout
+    while len(server.worker_pids()) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"fewer than {count} workers:\n{server.log()[-3000:]}")
+        time.sleep(0.05)
 
 
 def run_to_exit(root: Path, env: Mapping[str, str], *, timeout: float = 180) -> tuple[int, str]:

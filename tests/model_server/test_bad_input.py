@@ -16,6 +16,7 @@ pytestmark = pytest.mark.integration
 
 JSON_TYPE = {"Content-Type": "application/json"}
 ONE_MIB = 1 << 20
+MAX_REVIEW_CHARS = 100_000  # the server's default
 
 PREDICT_CASES = [
     # (id, body, headers, status, words the message must contain)
@@ -67,6 +68,13 @@ PREDICT_CASES = [
         f"limit of {MAX_BATCH_SIZE}",
     ),
     (
+        "over-long-review",
+        json.dumps({"texts": ["fine", "a" * (MAX_REVIEW_CHARS + 1)]}).encode(),
+        JSON_TYPE,
+        422,
+        f"texts.1: {MAX_REVIEW_CHARS + 1} characters",
+    ),
+    (
         "over-size-body",
         json.dumps({"text": "a" * ONE_MIB}).encode(),
         JSON_TYPE,
@@ -98,6 +106,20 @@ INVOCATIONS_CASES = [
     ("split-not-object", b'{"dataframe_split": "fine"}', JSON_TYPE, 422, ""),
     ("csv-no-header-column", b"text\nfine\n", {"Content-Type": "text/csv"}, 422, "review"),
     ("csv-empty", b"", {"Content-Type": "text/csv"}, 422, ""),
+    (
+        "csv-too-wide",
+        (",".join(f"c{i}" for i in range(100_000)) + "\n" + "x," * 99_999 + "x\n").encode(),
+        {"Content-Type": "text/csv"},
+        422,
+        "100000 columns",
+    ),
+    (
+        "over-long-review",
+        json.dumps({"inputs": ["a" * (MAX_REVIEW_CHARS + 1)]}).encode(),
+        JSON_TYPE,
+        422,
+        "characters is over the limit",
+    ),
     (
         "over-limit-rows",
         json.dumps({"inputs": ["fine"] * (MAX_BATCH_SIZE + 1)}).encode(),

@@ -75,6 +75,9 @@ def test_credentials_are_redacted() -> None:
     text = "GET https://user:secret@mlflow.example:5000/x failed; token tok-123456; pw ok"
     assert redact(text, env) == "GET https://***@mlflow.example:5000/x failed; token ***; pw ok"
     assert redact("http://127.0.0.1:5000/a@b", env) == "http://127.0.0.1:5000/a@b"
+    # A raw "@" in the password: everything up to the host's "@" goes.
+    raw_at = "http://admin:p@ss@w0rd@10.0.0.1:5000/api/x@y"
+    assert redact(raw_at, {}) == "http://***@10.0.0.1:5000/api/x@y"
     settings = Settings.from_env({"MODEL_URI": "m", "MLFLOW_TRACKING_URI": "http://u:p@h"})
     assert "p@" not in settings.safe_tracking_uri
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 import requests
 
+from model_server.compiled import TOLERANCE
 from model_server.schemas import InvocationsResponse, Metadata, PredictResponse, Readiness
 from tests.conftest import MAX_BATCH_SIZE
 from tests.model_server.sample_model import RegisteredModel
@@ -69,7 +71,10 @@ def test_predict_batch_matches_the_pipeline_in_order(
     predictions = PredictResponse.model_validate_json(response.content).predictions
     labels, probabilities = expected(local_pipeline, sample_texts)
     assert [p.label for p in predictions] == labels
-    np.testing.assert_allclose([p.probability_positive for p in predictions], probabilities)
+    # The compiled scorer computes in float64 where the Pipeline uses float32 (a few 1e-7).
+    np.testing.assert_allclose(
+        [p.probability_positive for p in predictions], probabilities, rtol=0, atol=TOLERANCE
+    )
     assert len(set(labels)) == 2, "the sample should hold both classes"
 
 
@@ -175,14 +180,17 @@ def test_openapi_describes_exactly_the_routes(server: ModelServer, http: request
     assert document["openapi"].startswith("3.1")
     assert set(document["paths"]) == {
         "/healthz", "/readyz", "/predict", "/invocations", "/metadata", "/metrics",
-        "/openapi.json", "/",
+        "/openapi.json", "/", "/v2", "/v2/health/live", "/v2/health/ready",
+        "/v2/models/{name}", "/v2/models/{name}/ready", "/v2/models/{name}/infer",
     }  # fmt: skip
     schemas = document["components"]["schemas"]
     assert schemas["ReviewBatch"]["properties"]["texts"]["maxItems"] == MAX_BATCH_SIZE
     for path, operations in document["paths"].items():
         for method in operations:
             if method == "get":
-                assert http.get(f"{server.url}{path}").status_code == 200, path
+                name = server_model_name(http, server)
+                url = f"{server.url}{path.replace('{name}', name)}"
+                assert http.get(url).status_code == 200, path
 
 
 def test_index_page_offers_a_form_and_names_the_model(
@@ -193,8 +201,28 @@ def test_index_page_offers_a_form_and_names_the_model(
     assert response.headers["Content-Type"].startswith("text/html")
     page = response.text
     assert "<textarea" in page
-    assert '"/predict"' in page
+    assert '<form method="post" action="/">' in page
     assert registered_model.name in page
+    assert "<script" not in page
+
+
+def test_index_form_answers_without_javascript(server: ModelServer, http: requests.Session) -> None:
+    """The form posts to the page, which comes back with the answer and its confidence."""
+    negative = http.post(f"{server.url}/", data={"text": "Awful, boring, the worst film ever."})
+    assert negative.status_code == 200
+    assert negative.headers["Content-Type"].startswith("text/html")
+    assert re.search(r"negative, \d{1,3} %", negative.text)
+    assert "Awful, boring" in negative.text  # the review stays in the box
+    positive = http.post(f"{server.url}/", data={"text": "A wonderful, moving, great film."})
+    assert re.search(r"positive, \d{1,3} %", positive.text)
+
+    for blank in ("", "   \n "):
+        empty = http.post(f"{server.url}/", data={"text": blank})
+        assert empty.status_code == 200
+        assert "Type a review first" in empty.text
+        assert "positive, " not in empty.text
+        assert "negative, " not in empty.text
+        assert "validation" not in empty.text.lower()
 
 
 def test_unknown_path_and_wrong_method_are_json_errors(
@@ -207,3 +235,7 @@ def test_unknown_path_and_wrong_method_are_json_errors(
     assert wrong.status_code == 405
     assert "POST" in wrong.headers["Allow"]
     assert wrong.json()["error"] == "Method Not Allowed"
+
+
+def server_model_name(http: requests.Session, server: ModelServer) -> str:
+    return str(http.get(f"{server.url}/readyz").json()["model_name"])

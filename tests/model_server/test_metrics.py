@@ -151,13 +151,16 @@ def test_a_replaced_worker_loses_no_totals(server: ModelServer, sample_texts: li
     victim = min(workers)
     os.kill(victim, signal.SIGKILL)
     replacement = wait_for_new_worker(server, old=workers)
-    wait_for_log(server, f"[{replacement}] model_server.state: model ready")
+    wait_for_log(server, f"Booting worker with pid: {replacement}")
 
     for _ in range(4):
         samples = scrape(server)
         assert value(samples, "sentiment_requests_total", **ok) == before
         info = [v for (name, _), v in samples.items() if name == "sentiment_model_info"]
         assert info == [1.0], "the dead worker's model-info gauge is gone, not doubled"
+    # Forked from the master with the model in memory: it serves at once, without a download.
+    assert len(predict_many(server, sample_texts[:8])) == 8
+    assert server.log().count("model ready") == 1
 
 
 def wait_for_new_worker(server: ModelServer, *, old: set[int], timeout: float = 60) -> int:

@@ -11,26 +11,27 @@ import mlflow
 import pytest
 import requests
 
-from model_server.errors import ErrorBody
 from model_server.schemas import Metadata, Readiness
 from tests.conftest import ALIAS
 from tests.model_server.sample_model import RegisteredModel
-from tests.model_server.servers import model_server, run_to_exit, server_env
+from tests.model_server.servers import SERVER_COMMAND, run_to_exit, server_env
 from tests.model_server.stall_proxy import stalling_proxy
 from tests.support.mlflow_server import MlflowServer
-from tests.support.processes import free_port
+from tests.support.processes import free_port, running
 
 pytestmark = pytest.mark.integration
 
 APP_LOAD_ERROR = 4
 
 
-def test_live_at_once_ready_only_after_the_model_loads(
+def test_listens_only_once_loaded_then_every_answer_is_ready(
     tmp_path: Path, registered_model: RegisteredModel
 ) -> None:
-    """The registry answers only when released: until then the server is live but not ready.
+    """The model loads in the master before any worker exists: never a half-ready answer.
 
-    Served by alias, so readiness also shows the alias resolved to its concrete version.
+    While the registry stalls nothing listens (a probe sees a refused connection, never
+    a 503 from a worker that has no model); from the first answer on, every worker is
+    ready. Served by alias, so readiness also shows the alias resolved to its version.
     """
     # The alias's version now (other test folders may register newer versions of the model).
     client = mlflow.MlflowClient(registered_model.tracking_uri)
@@ -40,31 +41,56 @@ def test_live_at_once_ready_only_after_the_model_loads(
     assert registry.port is not None
     with stalling_proxy(registry.hostname, registry.port) as proxy:
         env = server_env(
-            tmp_path, f"models:/{registered_model.name}@{ALIAS}", f"http://127.0.0.1:{proxy.port}"
+            tmp_path,
+            f"models:/{registered_model.name}@{ALIAS}",
+            f"http://127.0.0.1:{proxy.port}",
+            WORKERS="2",
         )
-        with model_server(tmp_path, env, wait_ready=False) as server:
+        with running(SERVER_COMMAND, log_path=tmp_path / "server.log", env=env, cwd=tmp_path):
+            url = f"http://127.0.0.1:{env['PORT']}"
             _wait_until(lambda: proxy.connections > 0, "the server to ask the registry")
-            loading = requests.get(f"{server.url}/readyz", timeout=30)
-            assert loading.status_code == 503
-            assert Readiness.model_validate_json(loading.content).status == "loading"
-            refused = requests.post(f"{server.url}/predict", json={"text": "fine"}, timeout=30)
-            assert refused.status_code == 503
-            assert refused.headers["Retry-After"] == "1"
-            assert "loading" in ErrorBody.model_validate_json(refused.content).message
-            assert requests.get(f"{server.url}/metadata", timeout=30).status_code == 503
-            metrics = requests.get(f"{server.url}/metrics", timeout=30).text
-            assert "sentiment_model_info{" not in metrics
+            with pytest.raises(requests.ConnectionError):
+                requests.get(f"{url}/readyz", timeout=5)
 
             proxy.release()
-            _wait_ready(server.url)
-            ready = Readiness.model_validate_json(requests.get(f"{server.url}/readyz").content)
-            assert ready == Readiness(
+            _wait_until(lambda: _answers(f"{url}/healthz"), "the server to listen")
+            for _ in range(20):  # whichever worker answers, it serves
+                ready = requests.get(f"{url}/readyz", timeout=30)
+                assert ready.status_code == 200
+                answer = requests.post(f"{url}/predict", json={"text": "fine"}, timeout=30)
+                assert answer.status_code == 200
+                assert answer.json()["model"]["version"] == version
+            assert Readiness.model_validate_json(ready.content) == Readiness(
                 status="ready", model_name=registered_model.name, model_version=version
             )
-            metadata = Metadata.model_validate_json(requests.get(f"{server.url}/metadata").content)
+            metadata = Metadata.model_validate_json(requests.get(f"{url}/metadata").content)
             assert metadata.model_uri == f"models:/{registered_model.name}/{version}"
-            answer = requests.post(f"{server.url}/predict", json={"text": "fine"}, timeout=30)
-            assert answer.json()["model"]["version"] == version
+            assert "compiled path" in (tmp_path / "server.log").read_text()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def test_a_registry_that_never_answers_exits_4_within_the_deadline(
+    tmp_path: Path, registered_model: RegisteredModel
+) -> None:
+    registry = urlsplit(registered_model.tracking_uri)
+    assert registry.hostname is not None
+    assert registry.port is not None
+    with stalling_proxy(registry.hostname, registry.port) as proxy:
+        tracking = f"http://admin:p@ss@w0rd@127.0.0.1:{proxy.port}"
+        env = server_env(tmp_path, registered_model.uri, tracking, REGISTRY_TIMEOUT_SECONDS="3")
+        started = time.monotonic()
+        status, log = run_to_exit(tmp_path, env, timeout=60)
+    assert time.monotonic() - started < 30
+    _assert_one_clear_failure(status, log, registered_model.uri, f"127.0.0.1:{proxy.port}")
+    assert "within 3 s" in log
+    assert "ss@w0rd" not in log
+    assert "p@ss" not in log
 
 
 def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
@@ -72,12 +98,6 @@ def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) 
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
-
-
-def _wait_ready(url: str) -> None:
-    from tests.support.processes import wait_http
-
-    wait_http(f"{url}/readyz", timeout=180)
 
 
 def _assert_one_clear_failure(status: int, log: str, uri: str, reason: str) -> None:

@@ -1,0 +1,79 @@
+"""Cut off request bodies that do not arrive in time.
+
+gunicorn's threaded worker reads a body with blocking ``recv`` calls and no
+deadline: a client that declares more bytes than it sends, or stops a chunked
+upload, would hold a worker thread for ever, and one that trickles a byte every few
+seconds nearly as long. While a body is read, its socket is registered here; one
+watchdog thread per process shuts the socket's reading side once the deadline
+passes, so the blocked read returns and the request is answered 408 (and closed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+TICK_SECONDS = 0.25
+
+
+class BodyDeadlines:
+    """Deadlines for reading request bodies, enforced by one thread per process."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._heap: list[tuple[float, int, socket.socket]] = []
+        self._active: set[int] = set()
+        self._expired: set[int] = set()
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+        self._pid = 0
+
+    @contextlib.contextmanager
+    def guard(self, environ: Mapping[str, Any]) -> Iterator[Callable[[], bool]]:
+        """Inside: the request's socket stops reading at the deadline. Yields ``expired()``."""
+        sock = environ.get("gunicorn.socket")
+        if not isinstance(sock, socket.socket):  # another WSGI server: nothing to guard
+            yield lambda: False
+            return
+        self._ensure_thread()
+        key = next(self._ids)
+        with self._lock:
+            self._active.add(key)
+            heapq.heappush(self._heap, (time.monotonic() + self.seconds, key, sock))
+        try:
+            yield lambda: key in self._expired
+        finally:
+            with self._lock:
+                self._active.discard(key)
+                self._expired.discard(key)
+
+    def _ensure_thread(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid != os.getpid():  # threads do not survive fork: one per worker
+                self._pid = os.getpid()
+                self._heap.clear()
+                self._active.clear()
+                thread = threading.Thread(target=self._run, name="body-deadlines", daemon=True)
+                thread.start()
+
+    def _run(self) -> None:
+        # Polling at a fixed tick keeps the cost per request to a heap push, whatever the rate.
+        while True:
+            time.sleep(TICK_SECONDS)
+            now = time.monotonic()
+            with self._lock:
+                while self._heap and self._heap[0][0] <= now:
+                    _, key, sock = heapq.heappop(self._heap)
+                    if key in self._active:
+                        self._expired.add(key)
+                        with contextlib.suppress(OSError):
+                            sock.shutdown(socket.SHUT_RD)

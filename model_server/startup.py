@@ -1,0 +1,81 @@
+"""Load the model once, before any worker exists, within the registry deadline.
+
+The gunicorn master calls ``load_or_exit`` before it forks: every worker, and any
+worker that replaces a crashed one, starts with the model already in memory
+(copy-on-write pages shared with the master), so a worker is serving from its
+first request and readiness means every worker serves.
+
+Failure policy: a model that cannot be loaded (bad URI, registry unreachable,
+missing version, wrong flavor, no ``predict_proba``) logs one line,
+``model load failed: <uri>: <reason>``, and the process exits with status 4
+before it listens. Kubernetes then restarts the container with exponential
+back-off (CrashLoopBackOff) and the rollout's progress deadline lets the operator
+roll back; a server is never half-ready.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import threading
+from typing import NoReturn
+
+from model_server.config import Settings
+from model_server.loading import LoadedModel, load_model, one_line
+
+APP_LOAD_ERROR = 4  # gunicorn's exit status for "App failed to load"
+# MLflow retries seven times with back-off (about four minutes) by default; a few are enough.
+MLFLOW_RETRIES = "2"
+
+log = logging.getLogger(__name__)
+
+
+def load_or_exit(settings: Settings) -> LoadedModel:
+    """The loaded, proven and warmed-up model; or one log line and exit status 4."""
+    deadline = settings.registry_timeout_seconds
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(deadline))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", MLFLOW_RETRIES)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    log.info(
+        "loading model %s from tracking server %s", settings.model_uri, settings.safe_tracking_uri
+    )
+    outcome: list[LoadedModel | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(load_model(settings))
+        except BaseException as error:  # reported by the waiting thread
+            outcome.append(error)
+
+    loader = threading.Thread(target=run, name="model-loader", daemon=True)
+    loader.start()
+    loader.join(deadline)
+    if not outcome:
+        _fail(
+            settings,
+            f"the registry {settings.safe_tracking_uri} gave no model within {deadline} s "
+            "(no connection, or no answer; REGISTRY_TIMEOUT_SECONDS)",
+        )
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        _fail(settings, one_line(result))
+    identity = result.identity
+    log.info(
+        "model ready: %s version %s (run %s) from %s, %s path",
+        identity.name, identity.version, identity.run_id or "-", identity.source_uri,
+        "compiled" if result.scorer is not None else "generic",
+    )  # fmt: skip
+    # Objects that live as long as the process: keep the collector from touching (and so
+    # copying) their pages in every worker.
+    gc.collect()
+    gc.freeze()
+    return result
+
+
+def _fail(settings: Settings, reason: str) -> NoReturn:
+    log.critical("model load failed: %s: %s", settings.model_uri, reason)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(APP_LOAD_ERROR)

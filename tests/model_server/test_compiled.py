@@ -1,0 +1,236 @@
+"""The compiled scorer against the Pipeline's own predict_proba, on 3,000 real reviews."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import (
+    CountVectorizer,
+    HashingVectorizer,
+    TfidfTransformer,
+    TfidfVectorizer,
+)
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import MaxAbsScaler
+
+from model_server.compiled import TOLERANCE, NotCompilableError, compile_pipeline, prove
+from model_server.loading import LoadedModel, ModelIdentity, proof_reviews, with_compiled_scorer
+from tests.conftest import IMDB_CSV
+from training.model import WORD_PATTERN, ModelParams, train_pipeline
+
+TEXT = "review"
+TRAIN_ROWS = 600
+
+
+@pytest.fixture(scope="module")
+def reviews() -> pd.DataFrame:
+    """All 3,000 labelled reviews shipped with the tests."""
+    return pd.read_csv(IMDB_CSV)
+
+
+def _column(vectorizer: Any) -> ColumnTransformer:
+    return ColumnTransformer([("text", vectorizer, TEXT)])
+
+
+def _hashing(**options: Any) -> HashingVectorizer:
+    return HashingVectorizer(n_features=2**16, alternate_sign=False, norm=None, **options)
+
+
+VARIANTS: dict[str, Any] = {
+    "count char_wb 2-4, tf-idf l2, lbfgs": lambda: Pipeline(
+        [
+            ("counts", _column(CountVectorizer(analyzer="char_wb", ngram_range=(2, 4)))),
+            ("tfidf", TfidfTransformer()),
+            ("classifier", LogisticRegression(max_iter=300)),
+        ]
+    ),
+    "tfidf vectorizer sublinear, no extra steps": lambda: Pipeline(
+        [
+            (
+                "counts",
+                _column(TfidfVectorizer(sublinear_tf=True, min_df=2, strip_accents="ascii")),
+            ),
+            ("classifier", LogisticRegression(max_iter=300)),
+        ]
+    ),
+    "hashing signed + binary + l2 in the vectorizer, float64, SGD log loss": lambda: Pipeline(
+        [
+            (
+                "counts",
+                _column(
+                    HashingVectorizer(
+                        n_features=2**15, ngram_range=(1, 2), binary=True, lowercase=False
+                    )
+                ),
+            ),
+            ("classifier", SGDClassifier(loss="log_loss", random_state=0)),
+        ]
+    ),
+    "feature union inside the column transformer, weights, l1": lambda: Pipeline(
+        [
+            (
+                "counts",
+                ColumnTransformer(
+                    [
+                        (
+                            "text",
+                            FeatureUnion(
+                                [
+                                    ("words", _hashing(token_pattern=WORD_PATTERN)),
+                                    ("chars", _hashing(analyzer="char", ngram_range=(3, 5))),
+                                ],
+                                transformer_weights={"chars": 0.5},
+                            ),
+                            TEXT,
+                        )
+                    ]
+                ),
+            ),
+            ("tfidf", TfidfTransformer(sublinear_tf=True, norm="l1")),
+            ("classifier", LogisticRegression(C=10, solver="liblinear")),
+        ]
+    ),
+    "feature union of column transformers, two tf-idf steps": lambda: Pipeline(
+        [
+            (
+                "counts",
+                FeatureUnion(
+                    [
+                        ("words", _column(CountVectorizer(ngram_range=(1, 2), min_df=2))),
+                        ("chars", _column(_hashing(analyzer="char_wb", ngram_range=(2, 3)))),
+                    ]
+                ),
+            ),
+            ("tfidf", TfidfTransformer(sublinear_tf=True)),
+            ("scale", TfidfTransformer(norm=None)),
+            ("classifier", LogisticRegression(max_iter=300)),
+        ]
+    ),
+}
+
+
+def _fit(pipeline: Pipeline, reviews: pd.DataFrame) -> Pipeline:
+    train = reviews.iloc[:TRAIN_ROWS]
+    return pipeline.fit(train[[TEXT]], train["sentiment"])
+
+
+def _assert_same_answers(pipeline: Pipeline, texts: list[str]) -> None:
+    scorer = compile_pipeline(pipeline, TEXT)
+    expected = pipeline.predict_proba(pd.DataFrame({TEXT: texts}))[:, 1]
+    got = np.asarray(scorer.positive_proba(texts))
+    assert np.max(np.abs(got - expected)) <= TOLERANCE
+    assert prove(scorer, pipeline, TEXT, texts) <= TOLERANCE
+    clear = np.abs(expected - 0.5) > TOLERANCE  # labels of exact ties may round either way
+    assert ((got > 0.5) == (expected > 0.5))[clear].all()
+    assert 0 < (got > 0.5).sum() < len(texts), "both classes should be predicted"
+
+
+def test_the_project_pipeline_compiles_to_the_same_probabilities(reviews: pd.DataFrame) -> None:
+    """The model of training/model.py (hashing, sublinear TF-IDF, NB weights, liblinear)."""
+    train = reviews.iloc[:TRAIN_ROWS]
+    pipeline = train_pipeline(train[TEXT], train["sentiment"], ModelParams(hash_bits=18))
+    texts = [*reviews[TEXT].astype(str), *proof_reviews()]
+    _assert_same_answers(pipeline, texts)
+
+
+@pytest.mark.parametrize("make", list(VARIANTS.values()), ids=list(VARIANTS))
+def test_the_family_compiles_to_the_same_probabilities(make: Any, reviews: pd.DataFrame) -> None:
+    pipeline = _fit(make(), reviews)
+    _assert_same_answers(pipeline, [*reviews[TEXT].astype(str).iloc[::3], *proof_reviews()])
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (
+            lambda: Pipeline(
+                [
+                    ("counts", _column(_hashing())),
+                    ("scale", MaxAbsScaler()),
+                    ("classifier", LogisticRegression()),
+                ]
+            ),
+            "MaxAbsScaler",
+        ),
+        (
+            lambda: Pipeline(
+                [
+                    ("counts", _column(_hashing())),
+                    ("classifier", SGDClassifier(loss="modified_huber", random_state=0)),
+                ]
+            ),
+            "modified_huber",
+        ),
+        (
+            lambda: Pipeline(
+                [
+                    ("counts", ColumnTransformer([("text", _hashing(), [TEXT])])),
+                    ("classifier", LogisticRegression()),
+                ]
+            ),
+            "alone",
+        ),
+    ],
+    ids=["unknown step", "other loss", "list of columns"],
+)
+def test_pipelines_outside_the_family_are_refused(
+    make: Any, reason: str, reviews: pd.DataFrame
+) -> None:
+    pipeline = make()
+    try:
+        _fit(pipeline, reviews)
+    except ValueError:  # a list of columns hands the vectorizer a DataFrame: it cannot fit
+        pipeline = None
+    if pipeline is not None:
+        with pytest.raises(NotCompilableError, match=reason):
+            compile_pipeline(pipeline, TEXT)
+
+
+def _loaded(pipeline: Any) -> LoadedModel:
+    identity = ModelIdentity("m", "1", "", "models:/m/1")
+    return LoadedModel(pipeline, identity, TEXT, None, example_texts=("an example review",))
+
+
+def test_the_server_uses_a_proven_scorer_and_falls_back_otherwise(
+    reviews: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    train = reviews.iloc[:TRAIN_ROWS]
+    pipeline = train_pipeline(train[TEXT], train["sentiment"], ModelParams(hash_bits=16))
+    texts = [str(text) for text in reviews[TEXT].iloc[:50]]
+
+    compiled = with_compiled_scorer(_loaded(pipeline))
+    assert compiled.scorer is not None
+    generic = compiled.predict_generic(texts)
+    fast = compiled.predict(texts)
+    assert [p.label for p in fast] == [p.label for p in generic]
+    pairs = zip(fast, generic, strict=True)
+    assert max(abs(a.probability_positive - b.probability_positive) for a, b in pairs) <= TOLERANCE
+
+    # A scorer that disagrees with its pipeline is not used: the generic path serves.
+    broken = compile_pipeline(pipeline, TEXT)
+    broken.weights[:] *= 1.01
+    assert prove(broken, pipeline, TEXT, texts) > TOLERANCE
+    refused = replace(_loaded(pipeline), pipeline=_Tampered(pipeline))
+    caplog.set_level("INFO")
+    assert with_compiled_scorer(refused).scorer is None
+    assert "generic Pipeline path" in caplog.text
+    assert [p.label for p in with_compiled_scorer(refused).predict(texts)] == [
+        p.label for p in refused.predict_generic(texts)
+    ]
+
+
+class _Tampered(Pipeline):  # type: ignore[misc]
+    """The project's pipeline whose probabilities are nudged: no fold can match it."""
+
+    def __init__(self, inner: Pipeline) -> None:
+        super().__init__(inner.steps)
+
+    def predict_proba(self, X: Any, **params: Any) -> Any:  # noqa: N803
+        proba = super().predict_proba(X, **params)
+        return np.clip(proba + np.array([-1e-4, 1e-4]), 0, 1)

@@ -1,0 +1,107 @@
+"""HTTP framing from clients that get it wrong, or push it: never a 500, never a stuck socket."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.conftest import BODY_TIMEOUT_SECONDS
+from tests.model_server.servers import ModelServer
+
+pytestmark = pytest.mark.integration
+
+
+def _connect(server: ModelServer) -> socket.socket:
+    url = urlsplit(server.url)
+    assert url.hostname is not None
+    assert url.port is not None
+    return socket.create_connection((url.hostname, url.port), timeout=30)
+
+
+def _read_all(connection: socket.socket) -> bytes:
+    """Everything until the server closes, or a quiet second after its last byte."""
+    received = b""
+    connection.settimeout(30)
+    while True:
+        try:
+            chunk = connection.recv(65536)
+        except TimeoutError:
+            return received
+        if not chunk:
+            return received
+        received += chunk
+        connection.settimeout(1)
+
+
+def _statuses(raw: bytes) -> list[int]:
+    return [int(line.split()[1]) for line in raw.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"zz\r\n{}\r\n0\r\n\r\n", b"5\r\n{}\r\n0\r\n\r\n", b"-1\r\n\r\n", b"2;" + b"x" * 9000],
+    ids=["bad chunk size", "chunk shorter than declared", "negative size", "huge extension"],
+)
+def test_malformed_chunked_encoding_is_a_client_error(server: ModelServer, body: bytes) -> None:
+    with _connect(server) as connection:
+        connection.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + body
+        )
+        connection.shutdown(socket.SHUT_WR)
+        statuses = _statuses(_read_all(connection))
+    assert all(400 <= status < 500 for status in statuses), statuses
+    assert "Traceback" not in server.log()
+
+
+def test_pipelined_requests_are_answered_in_order_or_closed_cleanly(server: ModelServer) -> None:
+    texts = ["A wonderful film, moving and great.", "Awful and boring, the worst."]
+    request = (
+        "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: {length}\r\n\r\n{body}"
+    )
+    payload = b""
+    for text in texts:
+        body = json.dumps({"text": text})
+        payload += request.format(length=len(body.encode()), body=body).encode()
+    with _connect(server) as connection:
+        connection.sendall(payload)
+        raw = _read_all(connection)
+    statuses = _statuses(raw)
+    assert statuses in ([200, 200], [200]), raw[:500]
+    answers = raw.split(b"HTTP/1.1 ")[1:]
+    for answer, label in zip(answers, ["positive", "negative"], strict=False):
+        assert f'"label":"{label}"'.encode() in answer, answer
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        b"Content-Length: 100\r\n\r\n" + b'{"text": "',
+        b"Transfer-Encoding: chunked\r\n\r\n" + b'a\r\n{"text": "',
+    ],
+    ids=["shorter than Content-Length", "chunked that stops"],
+)
+def test_a_body_that_stops_is_cut_off_and_others_still_served(
+    server: ModelServer, http: requests.Session, start: bytes
+) -> None:
+    with _connect(server) as stalled, _connect(server) as trickling:
+        head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        stalled.sendall(head + start)
+        trickling.sendall(head + b"Content-Length: 1000\r\n\r\n")
+        started = time.monotonic()
+        for _ in range(6):  # a byte every half second: never quiet, never done
+            trickling.sendall(b" ")
+            assert http.post(f"{server.url}/predict", json={"text": "fine"}).status_code == 200
+            time.sleep(0.5)
+        answers = [_read_all(stalled), _read_all(trickling)]
+        waited = time.monotonic() - started
+    assert waited < BODY_TIMEOUT_SECONDS + 15
+    for answer in answers:  # a 408, or a closed connection
+        assert _statuses(answer) in ([408], []), answer[:300]
+    assert "Traceback" not in server.log()
