@@ -136,8 +136,16 @@ def test_pods_reach_services_by_dns_name_and_the_apiserver(
     kube_cluster.apply(*web("web", replicas=1), namespace=namespace)
     wait_for(lambda: available(kube_cluster, namespace, "web"), timeout=90, what="web Available")
     script = (
-        "import urllib.request, ssl\n"
-        "get = urllib.request.urlopen\n"
+        "import urllib.request, ssl, time\n"
+        "def get(url, **kw):\n"
+        "    for _ in range(40):  # kube-proxy programs a new Service within a second or so\n"
+        "        try:\n"
+        "            return urllib.request.urlopen(url, **kw)\n"
+        "        except urllib.error.URLError as e:\n"
+        "            if isinstance(e, urllib.error.HTTPError):\n"
+        "                raise\n"
+        "            time.sleep(0.5)\n"
+        "    return urllib.request.urlopen(url, **kw)\n"
         "print(get('http://web/', timeout=5).status)\n"
         f"print(get('http://web.{namespace}.svc.cluster.local/', timeout=5).status)\n"
         f"ctx = ssl.create_default_context(cafile='{TOKEN_DIR}/ca.crt')\n"

@@ -8,7 +8,11 @@ from sentiment_operator.discovery import Discovery
 from sentiment_operator.kube import KubeApi, load_api_client
 from sentiment_operator.render.kinds import SCALED_OBJECT, SERVICE_MONITOR, TRIGGER_AUTHENTICATION
 
-from tests.operator_integration.conftest import install_optional_crds, remove_optional_crds
+from tests.operator_integration.conftest import (
+    install_optional_crds,
+    remove_optional_crds,
+    restart_operators,
+)
 from tests.operator_integration.harness import Cluster
 
 pytestmark = pytest.mark.integration
@@ -38,6 +42,7 @@ def test_a_crd_installed_later_is_seen_once_the_cached_answer_expires(cluster: C
         assert discovery.served_child_kinds() >= KEDA | {SERVICE_MONITOR.resource}
     finally:
         install_optional_crds(cluster.kube)
+        restart_operators()
 
 
 def test_an_unreachable_api_keeps_the_last_answer_and_is_never_taken_for_absent(

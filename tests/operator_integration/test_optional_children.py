@@ -14,7 +14,11 @@ import pytest
 from sentiment_operator.kube import ObjectRef
 from sentiment_operator.settings import OperatorSettings
 
-from tests.operator_integration.conftest import install_optional_crds, remove_optional_crds
+from tests.operator_integration.conftest import (
+    install_optional_crds,
+    remove_optional_crds,
+    restart_operators,
+)
 from tests.operator_integration.harness import (
     Cluster,
     ModelRegistry,
@@ -206,6 +210,7 @@ def test_absent_crds_are_reported_and_their_children_follow_once_installed(
         _absent_then_installed(cluster, operator, models, namespace, model_name)
     finally:
         install_optional_crds(cluster.kube)
+        restart_operators()
 
 
 def _absent_then_installed(
