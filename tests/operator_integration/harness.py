@@ -14,12 +14,11 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import mlflow
 import yaml
@@ -28,10 +27,9 @@ from sentiment_operator.kube import KubeApi, ObjectRef, load_api_client
 from sentiment_operator.spec import API_VERSION, KIND
 
 from tests.support.kube import LocalCluster
+from tests.support.kube import wait_for as wait_for  # re-exported for the tests
 from tests.support.mlflow_server import MlflowServer, mlflow_executable
 from tests.support.processes import free_port, reachable_host, running, wait_http
-
-T = TypeVar("T")
 
 #: Faster retries than production so fault tests finish in seconds.
 OPERATOR_ENV = {
@@ -46,20 +44,6 @@ POLL_SECONDS = 5  # the smallest interval the spec accepts
 OPERATOR_NAMESPACE = OPERATOR_ACCOUNT = "sentiment-operator"
 #: One gunicorn worker per test pod: the suite runs many pods on two cores.
 SERVER_DEFAULTS = {"workers": 1, "env": [{"name": "THREADS", "value": "4"}]}
-
-
-def wait_for(
-    probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.2
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail saying ``what`` never happened."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def condition(obj: Mapping[str, Any] | None, type_: str) -> dict[str, Any]:
