@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 STRATEGIC = "application/strategic-merge-patch+json"
+
+
+def _or_none(read: Callable[[str, str], Any], name: str, namespace: str) -> Any:
+    """``read(name, namespace)``, or None when the object does not exist."""
+    try:
+        return read(name, namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
 
 
 class Api:
@@ -23,21 +34,15 @@ class Api:
         return self.client.sanitize_for_serialization(obj)
 
     def secret_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
-        try:
-            secret = self.core.read_namespaced_secret(name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
+        secret = _or_none(self.core.read_namespaced_secret, name, namespace)
+        if secret is None:
+            return None
         return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
 
     def config_map_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
-        try:
-            found = self.core.read_namespaced_config_map(name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
+        found = _or_none(self.core.read_namespaced_config_map, name, namespace)
+        if found is None:
+            return None
         data = {k: v.encode() for k, v in (found.data or {}).items()}
         data.update({k: base64.b64decode(v) for k, v in (found.binary_data or {}).items()})
         return data
