@@ -64,24 +64,15 @@ def launch_script(
     """The shell script run in the container's fresh mount and UTS namespaces."""
     q = shlex.quote
     lines = ["set -e"]
-    # A path under a folder others cannot enter (Python under a 0700 /root) is bound to a
-    # stash, the folder is covered by an empty tmpfs, and the path is bound back alone.
-    hidden: dict[Path, list[Path]] = {}
-    for path in expose:
-        ancestor = _hidden_ancestor(path)
-        if ancestor is not None:
-            hidden.setdefault(ancestor, []).append(path)
-    index = 0
-    for ancestor, paths in hidden.items():
-        staged = []
-        for path in paths:
-            slot = stash / str(index)
-            index += 1
-            lines += [f"mkdir -p {q(str(slot))}", f"mount --bind {q(str(path))} {q(str(slot))}"]
-            staged.append((slot, path))
+    # The project's environment must stay reachable: under a folder others cannot enter
+    # (Python under a 0700 /root), or under a volume's mount path (a clone under /tmp
+    # with an emptyDir at /tmp). Each path is bound to a stash first, the hidden folders
+    # are covered by an empty tmpfs, the volumes are mounted, then each path is bound back.
+    slots = [(stash / str(index), path) for index, path in enumerate(expose)]
+    for slot, path in slots:
+        lines += [f"mkdir -p {q(str(slot))}", f"mount --bind {q(str(path))} {q(str(slot))}"]
+    for ancestor in sorted({a for a in map(_hidden_ancestor, expose) if a is not None}):
         lines.append(f"mount -t tmpfs -o mode=0755,size=1m tmpfs {q(str(ancestor))}")
-        for slot, path in staged:
-            lines += [f"mkdir -p {q(str(path))}", f"mount --bind {q(str(slot))} {q(str(path))}"]
     for mount in mounts:
         target = q(mount.target)
         if mount.source.is_dir():
@@ -91,6 +82,8 @@ def launch_script(
         lines.append(f"mount --bind {q(str(mount.source))} {target}")
         if mount.read_only:
             lines.append(f"mount -o remount,bind,ro {target}")
+    for slot, path in slots:
+        lines += [f"mkdir -p {q(str(path))}", f"mount --bind {q(str(slot))} {q(str(path))}"]
     lines += [
         "mount -t tmpfs -o mode=1777,size=64m tmpfs /dev/shm",
         f"hostname {q(hostname[:63])}",
