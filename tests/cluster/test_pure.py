@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_cluster import images
+from local_cluster import images, sandbox
 from local_cluster.containers import command_line, identity
 from local_cluster.environment import ConfigError, container_env, expand
 from local_cluster.sandbox import NOBODY
@@ -107,3 +107,18 @@ def test_the_users_an_image_adds_are_in_its_passwd_and_group() -> None:
     assert operator.group == ("sentiment:x:10001:",)
     config = images.parse_dockerfile("FROM a\nRUN useradd -u 5 bob && echo hi\nFROM b\n")
     assert config.passwd == ()
+
+
+def test_the_environment_is_bound_back_after_a_volume_covers_its_folder(tmp_path: Path) -> None:
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    script = sandbox.launch_script(
+        stash=tmp_path / "stash", mounts=[sandbox.Mount(volume, "/tmp")], hostname="p",
+        workdir="/", uid=1, gid=1, expose=[Path("/tmp/clone/.venv")],
+    )  # fmt: skip
+    lines = script.splitlines()
+    volume_at = lines.index(f"mount --bind {volume} /tmp")
+    stashed = lines.index(f"mount --bind /tmp/clone/.venv {tmp_path}/stash/0")
+    restored = lines.index(f"mount --bind {tmp_path}/stash/0 /tmp/clone/.venv")
+    assert stashed < volume_at < restored
+    assert lines.index("mount -o remount,bind,ro /") > restored
