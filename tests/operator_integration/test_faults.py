@@ -131,7 +131,7 @@ def test_unreachable_registry_is_reported_and_the_children_keep_serving(
         cluster.wait_rolled_out(namespace, NAME)
         wait_for(
             lambda: condition(cluster.model(namespace, NAME), "Ready").get("status") == "True",
-            timeout=30, what="Ready=True",
+            timeout=90, what="Ready=True",
         )  # fmt: skip
         before = {c["kind"]: c["metadata"]["uid"] for c in cluster.children(namespace)}
 

@@ -83,7 +83,7 @@ def test_create_makes_owned_labelled_children_pinned_to_the_resolved_version(
     ready = wait_for(
         lambda: condition(cluster.model(namespace, NAME), "Ready").get("status") == "True"
         and cluster.model(namespace, NAME),
-        timeout=30, what="Ready=True once the Deployment rolled out",
+        timeout=90, what="Ready=True once the Deployment rolled out",
     )  # fmt: skip
     assert ready["status"]["lastReadyVersion"] == "1"
     assert ready["status"]["readyReplicas"] == 1

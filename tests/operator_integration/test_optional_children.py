@@ -145,7 +145,7 @@ def test_autoscaling_hands_replicas_to_keda_and_predictkube_adds_its_authenticat
     cluster.wait_rolled_out(namespace, NAME)
     wait_for(
         lambda: condition(cluster.model(namespace, NAME), "Ready").get("status") == "True",
-        timeout=30, what="Ready after the scale-up",
+        timeout=90, what="Ready after the scale-up",
     )  # fmt: skip
     assert "3 ready replicas" in condition(cluster.model(namespace, NAME), "Ready")["message"]
     assert (cluster.deployment(namespace, NAME) or {})["spec"]["replicas"] == 3
@@ -206,6 +206,7 @@ def test_absent_crds_are_reported_and_their_children_follow_once_installed(
     model_name: str,
 ) -> None:
     remove_optional_crds(cluster.kube)
+    restart_operators()  # as on a cluster that never had them
     try:
         _absent_then_installed(cluster, operator, models, namespace, model_name)
     finally:
@@ -228,7 +229,7 @@ def _absent_then_installed(
         lambda: condition(cluster.model(namespace, NAME), "AutoscalingUnavailable").get("status")
         == "True"
         and cluster.status(namespace, NAME),
-        timeout=30, what="AutoscalingUnavailable=True",
+        timeout=90, what="AutoscalingUnavailable=True",
     )  # fmt: skip
     monitoring = condition({"status": status}, "MonitoringUnavailable")
     assert monitoring["status"] == "True"
@@ -242,14 +243,14 @@ def _absent_then_installed(
         lambda: {e["reason"] for e in cluster.events(namespace, NAME) if e["type"] == "Warning"}
         >= {"MonitoringUnavailable", "AutoscalingUnavailable"}
         and cluster.events(namespace, NAME),
-        timeout=30, what="Warning Events for the missing CRDs",
+        timeout=90, what="Warning Events for the missing CRDs",
     )  # fmt: skip
     assert warnings
 
     cluster.wait_rolled_out(namespace, NAME)
     wait_for(
         lambda: condition(cluster.model(namespace, NAME), "Ready").get("status") == "True",
-        timeout=30, what="Ready without the optional children",
+        timeout=90, what="Ready without the optional children",
     )  # fmt: skip
     assert operator.process is not None
     assert operator.process.poll() is None, "the operator must keep running"
@@ -260,14 +261,14 @@ def _absent_then_installed(
     for type_ in ("MonitoringUnavailable", "AutoscalingUnavailable"):
         wait_for(
             functools.partial(condition_is, cluster, namespace, type_, "False"),
-            timeout=30, what=f"{type_}=False",
+            timeout=90, what=f"{type_}=False",
         )  # fmt: skip
 
     def available_events() -> list[str] | None:
         found = cluster.event_reasons(namespace, NAME)
         return found if {"MonitoringAvailable", "AutoscalingAvailable"} <= set(found) else None
 
-    reasons = wait_for(available_events, timeout=30, what="the *Available Events")
+    reasons = wait_for(available_events, timeout=90, what="the *Available Events")
     assert reasons.count("MonitoringUnavailable") == 1, reasons
     assert reasons.count("AutoscalingUnavailable") == 1, reasons
     assert {"MonitoringAvailable", "AutoscalingAvailable"} <= set(reasons)

@@ -69,7 +69,7 @@ def test_a_rollout_past_its_deadline_is_rolled_back_to_the_last_ready_version(
     cluster.wait_rolled_out(namespace, NAME)
     wait_for(
         lambda: condition(cluster.model(namespace, NAME), "Ready").get("status") == "True",
-        timeout=30, what="Ready=True on version 1 again",
+        timeout=90, what="Ready=True on version 1 again",
     )  # fmt: skip
     generation = rolled_back["metadata"]["generation"]
     time.sleep(2 * POLL_SECONDS)  # let two polls pass: neither may re-pin version 2
@@ -84,7 +84,7 @@ def test_a_rollout_past_its_deadline_is_rolled_back_to_the_last_ready_version(
     cluster.wait_rolled_out(namespace, NAME)
     wait_for(
         lambda: condition(cluster.model(namespace, NAME), "Degraded").get("status") == "False",
-        timeout=30, what="Degraded=False once version 3 is ready",
+        timeout=90, what="Degraded=False once version 3 is ready",
     )  # fmt: skip
 
 
