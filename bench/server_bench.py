@@ -151,12 +151,18 @@ def kserve_serve(root: Path, model: RegisteredModel, workers: int) -> Iterator[s
         "--enable_grpc", "false", "--enable_latency_logging", "false",
     ]  # fmt: skip
     env = {**os.environ, "MLFLOW_TRACKING_URI": model.tracking_uri}
-    root.mkdir(parents=True, exist_ok=True)
-    log_path = root / "kserve.log"
-    with running(command, log_path=log_path, env=env, cwd=root) as process:
+    yield from _peer(command, env, root / "kserve.log", port, f"/v1/models/{model.name}")
+
+
+def _peer(
+    command: list[str], env: dict[str, str], log_path: Path, port: int, health: str
+) -> Iterator[str]:
+    """Run a peer server until its ``health`` path answers; its URL (its log tail on failure)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with running(command, log_path=log_path, env=env, cwd=log_path.parent) as process:
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_http(f"{url}/v1/models/{model.name}", timeout=300, process=process)
+            wait_http(f"{url}{health}", timeout=300, process=process)
         except (RuntimeError, TimeoutError):
             print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
             raise
@@ -174,16 +180,7 @@ def mlflow_models_serve(root: Path, model: RegisteredModel, workers: int) -> Ite
     # It starts `uvicorn` through the shell: the venv's bin must be on PATH.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": model.tracking_uri, "PATH": path}
-    root.mkdir(parents=True, exist_ok=True)
-    log_path = root / "mlflow-serve.log"
-    with running(command, log_path=log_path, env=env, cwd=root) as process:
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(f"{url}/health", timeout=300, process=process)
-        except (RuntimeError, TimeoutError):
-            print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
-            raise
-        yield url
+    yield from _peer(command, env, root / "mlflow-serve.log", port, "/health")
 
 
 def in_process_rate(pipeline: Any, texts: list[str], repeats: int = 5) -> float:
