@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -130,6 +131,20 @@ def _import_root() -> str:
     return str(Path(local_cluster.__file__).resolve().parent.parent)
 
 
+def _ancestry(pid: int) -> set[int]:
+    """``pid`` and every process above it, up to init."""
+    chain = set()
+    while pid > 1 and pid not in chain:
+        chain.add(pid)
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            break
+        match = re.search(r"^PPid:\s+(\d+)", status, re.MULTILINE)
+        pid = int(match.group(1)) if match else 0
+    return chain
+
+
 def down(layout: Layout) -> None:
     """Stop everything the cluster started and remove what it made; fine when nothing runs."""
     require_root()
@@ -142,12 +157,19 @@ def down(layout: Layout) -> None:
             time.sleep(0.3)
     namespaces = [layout.netns, *network.names(layout.pod_netns_prefix)]
     inodes = {ino for ino in map(network.inode, namespaces) if ino is not None}
+    # `down` may run from inside the cluster (a test session, `make cluster-shell`): the
+    # caller and the shells above it are left alone and keep their now-empty namespace.
+    spared = _ancestry(os.getpid())
+
+    def victims() -> list[int]:
+        return [pid for pid in network.pids_in(inodes) if pid not in spared]
+
     for signum in (signal.SIGTERM, signal.SIGKILL):
-        for victim in network.pids_in(inodes):
+        for victim in victims():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(victim, signum)
         deadline = time.monotonic() + 10
-        while network.pids_in(inodes) and time.monotonic() < deadline:
+        while victims() and time.monotonic() < deadline:
             time.sleep(0.2)
     for netns in namespaces:
         network.delete(netns)

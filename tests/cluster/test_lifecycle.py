@@ -16,9 +16,12 @@ from tests.support.kube import wait_for
 pytestmark = pytest.mark.integration
 
 
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str], inside: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    enter = ["ip", "netns", "exec", inside] if inside else []
     return subprocess.run(
-        [sys.executable, "-m", "local_cluster", *args],
+        [*enter, sys.executable, "-m", "local_cluster", *args],
         capture_output=True, text=True, env=env, timeout=400, check=False,
     )  # fmt: skip
 
@@ -64,8 +67,11 @@ def test_up_prints_two_lines_twice_and_down_removes_every_process_and_namespace(
             os.kill(int(agent), 9)
         os.kill(int(layout.supervisor_pid.read_text()), 9)
     finally:
-        down = cli("down", env=env)
-    assert down.returncode == 0, down.stderr
+        # From inside the cluster's namespace, as a test session or `make cluster-shell`
+        # does: `down` must not kill its caller.
+        inside = layout.netns if network.exists(layout.netns) else None
+        down = cli("down", env=env, inside=inside)
+    assert down.returncode == 0, (down.returncode, down.stderr)
     assert not network.exists(layout.netns)
     assert not network.names(layout.pod_netns_prefix)
     assert not network.pids_in({inode or 0, *pod_inodes})
