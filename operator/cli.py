@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
-from sentiment_operator import yamlio
+from sentiment_operator import manifest, yamlio
 from sentiment_operator.crd import build_crd
 from sentiment_operator.render import Owner, render_children
+from sentiment_operator.rules import valid_label_value
 from sentiment_operator.settings import OperatorSettings
 from sentiment_operator.spec import API_VERSION, KIND, SentimentModelSpec, SpecError, parse_spec
 
@@ -101,18 +101,23 @@ def _resolve(spec: SentimentModelSpec, tracking_uri: str | None) -> str:
 
 
 def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    text = sys.stdin.read() if args.filename == "-" else Path(args.filename).read_text()
-    resources = [doc for doc in yamlio.load_all(text) if doc.get("kind") == KIND]
+    try:
+        resources = manifest.sentiment_models(manifest.read(args.filename, sys.stdin))
+    except manifest.ManifestError as error:
+        err.write(f"error: {args.filename}: {error}\n")
+        return 1
     if not resources:
         err.write(f"error: {args.filename} holds no {KIND}\n")
+        return 1
+    if args.model_version is not None and not valid_label_value(args.model_version):
+        err.write(f"error: --version {args.model_version!r} is not a label value, e.g. 3\n")
         return 1
     settings = OperatorSettings.from_env()
     children: list[dict[str, Any]] = []
     for resource in resources:
-        metadata = resource.get("metadata") or {}
-        name = metadata.get("name", "?")
+        name = resource.name
         try:
-            spec = parse_spec(resource.get("spec") or {})
+            spec = parse_spec(resource.spec or {})
         except SpecError as error:
             err.write(f"error: {KIND} {name}: {error}\n")
             return 1
@@ -122,11 +127,11 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(f"error: {KIND} {name}: {error} (--version N renders without a registry)\n")
             return 1
         owner = Owner(
-            api_version=resource.get("apiVersion", API_VERSION),
+            api_version=API_VERSION,
             kind=KIND,
             name=name,
-            namespace=metadata.get("namespace") or args.namespace,
-            uid=metadata.get("uid", ""),
+            namespace=resource.namespace or args.namespace,
+            uid=resource.uid,
         )
         rendered = render_children(owner, spec, version, settings)
         if not owner.uid:

@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import PydanticUndefined, core_schema
+from sentiment_operator.rules import DNS_LABEL, NAME_MAX_LENGTH
 from sentiment_operator.spec import (
-    DNS_LABEL,
     GROUP,
     KIND,
     PLURAL,
@@ -149,7 +149,11 @@ def build_crd() -> dict[str, Any]:
                 "type": "object",
                 "properties": {
                     # Children are named after the resource and a Service name is a DNS label.
-                    "name": {"type": "string", "maxLength": 63, "pattern": DNS_LABEL},
+                    "name": {
+                        "type": "string",
+                        "maxLength": NAME_MAX_LENGTH,
+                        "pattern": DNS_LABEL,
+                    },
                 },
             },
             "spec": spec_schema,

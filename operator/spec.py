@@ -21,9 +21,29 @@ from pydantic import (
     Field,
     ValidationError,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from sentiment_operator.rules import (
+    CREDENTIALS_ERROR,
+    DECIMAL,
+    DNS_SUBDOMAIN,
+    DURATION,
+    ENV_CREDENTIALS,
+    HTTP_URL,
+    IMAGE,
+    LABEL_KEY,
+    LABEL_KEY_LENGTHS,
+    LABEL_VALUE,
+    LABEL_VALUE_MAX_LENGTH,
+    MODEL_NAME,
+    QUANTITY,
+    URL_CREDENTIALS,
+    Pattern,
+    cel_regex,
+    valid_label_key,
+)
 
 GROUP = "mlops.sentiment-operator.io"
 VERSION = "v1alpha1"
@@ -32,17 +52,6 @@ KIND = "SentimentModel"
 PLURAL = "sentimentmodels"
 SINGULAR = "sentimentmodel"
 SHORT_NAMES = ["sm", "smodel"]
-
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-# The name of every child; a Service name must be an RFC 1035 label.
-DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
-DURATION = r"^(0|([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?)$"
-DECIMAL = r"^[0-9]+(\.[0-9]+)?$"
-HTTP_URL = r"^https?://\S+$"
-QUANTITY = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
 
 # Set by the operator on the model-server container; a user env entry may not shadow them.
 RESERVED_ENV = (
@@ -103,6 +112,9 @@ class _SpecModel(BaseModel):
     )
 
 
+_MODEL_NAME_MESSAGE = "must not contain '/', a newline or another control character"
+
+
 class ModelRef(_SpecModel):
     """Which registered model version to serve: a stage or an alias of a registered model."""
 
@@ -112,11 +124,11 @@ class ModelRef(_SpecModel):
         )
     )
 
-    name: str = Field(
+    name: Annotated[str, Pattern(MODEL_NAME, _MODEL_NAME_MESSAGE)] = Field(
         min_length=1,
         max_length=256,
-        pattern=r"^[^/]+$",
-        description="Name of the registered model in the MLflow Model Registry.",
+        description="Name of the registered model in the MLflow Model Registry: no '/', "
+        "newline or other control character.",
     )
     stage: Stage | None = Field(
         default=None,
@@ -142,10 +154,12 @@ class ModelRef(_SpecModel):
 class RegistrySpec(_SpecModel):
     """Where the MLflow Model Registry is and how to authenticate to it."""
 
-    tracking_uri: str = Field(
+    tracking_uri: Annotated[str, URL_CREDENTIALS] = Field(
         pattern=HTTP_URL,
         max_length=2048,
-        description="MLflow tracking server URL, reachable from the operator and the pods.",
+        description="MLflow tracking server URL, reachable from the operator and the pods. "
+        "Without credentials: no user info (user:password@) and no token, key, password, "
+        "secret, signature or credential parameter; those go in credentialsSecret.",
     )
     credentials_secret: str | None = Field(
         default=None,
@@ -153,7 +167,9 @@ class RegistrySpec(_SpecModel):
         pattern=DNS_SUBDOMAIN,
         description="Name of a Secret in the resource's namespace holding MLflow credentials "
         "(MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN). "
-        "Passed to the pods as environment variables and read by the operator.",
+        "Passed to the pods as environment variables (every key of the Secret, so artifact "
+        "store keys such as AWS_SECRET_ACCESS_KEY go here too) and read by the operator. "
+        "The only place for credentials: trackingUri and server.env refuse them.",
     )
     poll_interval_seconds: int = Field(
         default=30,
@@ -183,11 +199,15 @@ def _default_resources() -> ResourcesSpec:
 class EnvVar(_SpecModel):
     """A plain environment variable for the model-server container."""
 
-    name: str = Field(
+    name: Annotated[str, ENV_CREDENTIALS] = Field(
         min_length=1,
         max_length=128,
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-        description="Variable name; must not be one the operator sets itself.",
+        description="Variable name; must not be one the operator sets itself, nor a "
+        "credential, which belongs in registry.credentialsSecret: in any case, "
+        "MLFLOW_TRACKING_USERNAME and names containing PASSW, SECRET, CONNECTION_STRING or "
+        "APIKEY, with TOKEN as a word, or ending in _KEY or _KEY_ID are refused, unless they "
+        "end in _FILE, _PATH or _DIR (a path, not a secret).",
     )
     value: str = Field(default="", max_length=4096, description="Variable value.")
 
@@ -195,14 +215,20 @@ class EnvVar(_SpecModel):
 _RESERVED_ENV_CEL = ", ".join(f"'{name}'" for name in RESERVED_ENV)
 
 
+_IMAGE_MESSAGE = (
+    "must be an image reference [registry[:port]/]path[:tag][@digest]: a lower-case path, no spaces"
+)
+
+
 class ServerSpec(_SpecModel):
     """The model-server pods."""
 
-    image: str | None = Field(
+    image: Annotated[str, Pattern(IMAGE, _IMAGE_MESSAGE)] | None = Field(
         default=None,
         min_length=1,
         max_length=512,
-        description="Model-server container image. Defaults to the operator's default image.",
+        description="Model-server container image, [registry[:port]/]path[:tag][@digest] "
+        "with a lower-case path. Defaults to the operator's default image.",
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         default="IfNotPresent", description="When the kubelet pulls the image."
@@ -384,17 +410,47 @@ class AutoscalingSpec(_SpecModel):
         return self
 
 
+_LABEL_KEY_MESSAGE = (
+    "label keys must be [prefix/]name: an optional DNS-subdomain prefix of at most 253 "
+    "characters, then a name of at most 63 of A-Z, a-z, 0-9, '-', '_' and '.', beginning and "
+    "ending with a letter or digit"
+)
+LabelValue = Annotated[
+    str,
+    Field(max_length=LABEL_VALUE_MAX_LENGTH),
+    Pattern(
+        LABEL_VALUE,
+        "a label value must be empty or A-Z, a-z, 0-9, '-', '_' and '.', beginning and "
+        "ending with a letter or digit",
+    ),
+]
+
+
 class MonitoringSpec(_SpecModel):
     """Prometheus Operator scraping and the Grafana dashboard."""
 
     enabled: bool = Field(default=False, description="Create a ServiceMonitor for the pods.")
     interval: str = Field(default="30s", pattern=DURATION, description="Scrape interval.")
-    labels: dict[str, str] = Field(
+    labels: dict[str, LabelValue] = Field(
         default_factory=dict,
         max_length=32,
-        description="Extra ServiceMonitor labels, e.g. release: kube-prometheus-stack.",
+        description="Extra ServiceMonitor labels, e.g. release: kube-prometheus-stack. Keys "
+        "and values must be valid Kubernetes label keys and values.",
+        json_schema_extra=_rule(
+            f"self.all(k, k.matches({cel_regex(LABEL_KEY)})"
+            f" && k.matches({cel_regex(LABEL_KEY_LENGTHS)}))",
+            _LABEL_KEY_MESSAGE,
+        ),
     )
     dashboard: bool = Field(default=False, description="Create a Grafana dashboard ConfigMap.")
+
+    @field_validator("labels")
+    @classmethod
+    def _label_keys(cls, labels: dict[str, str]) -> dict[str, str]:
+        bad = [key for key in labels if not valid_label_key(key)]
+        if bad:
+            raise ValueError(f"{_LABEL_KEY_MESSAGE} (got {', '.join(map(repr, bad))})")
+        return labels
 
 
 class IstioSpec(_SpecModel):
@@ -542,13 +598,30 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_ECHO_MAX_CHARS = 80
+
+
+def _location(part: str | int) -> str:
+    """One part of an error's path, quoted when it would break the line (a map key)."""
+    text = str(part)
+    return text if text.isprintable() else repr(text)
+
+
 def _describe(error: Mapping[str, Any]) -> str:
-    where = ".".join(["spec", *(str(part) for part in error["loc"])])
+    """One problem on one line: where, what, and the offending value unless it may be secret."""
+    where = ".".join(["spec", *(_location(part) for part in error["loc"])])
     message = str(error["msg"]).removeprefix("Value error, ")
     given = error.get("input")
-    if error["type"] == "missing" or not isinstance(given, str | int | float | bool):
+    if (
+        error["type"] in ("missing", CREDENTIALS_ERROR)
+        or not isinstance(given, str | int | float | bool)
+        or (isinstance(given, str) and URL_CREDENTIALS.refuses(given))
+    ):
         return f"{where}: {message}"
-    return f"{where}: {message} (got {given!r})"
+    shown = repr(given)
+    if len(shown) > _ECHO_MAX_CHARS:
+        shown = shown[: _ECHO_MAX_CHARS - 3] + "..."
+    return f"{where}: {message} (got {shown})"
 
 
 def parse_spec(raw: Mapping[str, Any]) -> SentimentModelSpec:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
+from sentiment_operator.rules import valid_label_value
 from sentiment_operator.spec import GROUP
 
 APP_NAME = "sentiment-model-server"
@@ -15,11 +14,9 @@ VERSION_LABEL = "app.kubernetes.io/version"
 MODEL_VERSION_ANNOTATION = f"{GROUP}/model-version"
 MODEL_NAME_ANNOTATION = f"{GROUP}/model-name"
 
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-
 
 def _label_value(value: str) -> str:
-    if len(value) > 63 or not _LABEL_VALUE.match(value):
+    if not valid_label_value(value):
         raise ValueError(f"{value!r} is not a valid Kubernetes label value")
     return value
 
