@@ -54,8 +54,8 @@ LABEL_VALUE_MAX_LENGTH = 63
 #: User info (``user:pass@``) or a credential-looking query or fragment parameter in a URL.
 CREDENTIAL_URL = (
     r"(?i)^[a-z][-a-z0-9+.]*://[^/?#]*@"
-    r"|[?&;#][^=&;#]*(token|passw|pwd|secret|api[-_]?key|access[-_]?key|credential|signature)"
-    r"[^=&;#]*="
+    r"|[?&;#][^=&;#?]*(token|passw|pwd|secret|api[-_]?key|access[-_]?key|credential|signature)"
+    r"[^=&;#?]*="
     r"|[?&;#](key|sig)="
 )
 #: Environment variables that hold credentials (any case): MLFLOW_TRACKING_USERNAME, names
@@ -133,30 +133,36 @@ class Pattern:
 class NoCredentials:
     """Refuse a string matching ``regex`` (unless it matches ``unless``) as a credential.
 
-    Published as a CEL rule with ``message``; pydantic raises a ``CREDENTIALS_ERROR``
-    with the same message, whose input ``spec.parse_spec`` never repeats.
+    Pydantic raises a ``CREDENTIALS_ERROR``, whose input ``spec.parse_spec`` never repeats;
+    ``cel_rule`` is the same check, with the same message, for the CRD.
     """
 
     regex: str
     message: str
     unless: str | None = None
 
-    @property
-    def cel(self) -> str:
-        """The CEL rule: true when the value is acceptable."""
-        rule = f"!self.matches({cel_regex(self.regex)})"
-        return rule if self.unless is None else f"{rule} || self.matches({cel_regex(self.unless)})"
-
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> CoreSchema:
         return core_schema.no_info_after_validator_function(self._check, handler(source))
 
-    def __get_pydantic_json_schema__(
-        self, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        rule = {"rule": self.cel, "message": self.message}
-        return {**handler(schema), "x-kubernetes-validations": [rule]}
+    def cel_rule(self, field: str | None = None) -> dict[str, Any]:
+        """The CEL rule, on the string itself or, given ``field``, on the object holding it.
+
+        On the object the API server's error names the field without repeating its value,
+        which on the string itself it would.
+        """
+        target = "self" if field is None else f"self.{field}"
+        rule = f"!{target}.matches({cel_regex(self.regex)})"
+        if self.unless is not None:
+            rule += f" || {target}.matches({cel_regex(self.unless)})"
+        if field is None:
+            return {"rule": rule, "message": self.message}
+        return {
+            "rule": f"!has({target}) || ({rule})",
+            "message": self.message,
+            "fieldPath": f".{field}",
+        }
 
     def refuses(self, value: str) -> bool:
         """Whether ``value`` looks like it holds a credential."""

@@ -154,6 +154,10 @@ class ModelRef(_SpecModel):
 class RegistrySpec(_SpecModel):
     """Where the MLflow Model Registry is and how to authenticate to it."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [URL_CREDENTIALS.cel_rule("trackingUri")]}
+    )
+
     tracking_uri: Annotated[str, URL_CREDENTIALS] = Field(
         pattern=HTTP_URL,
         max_length=2048,
@@ -208,6 +212,7 @@ class EnvVar(_SpecModel):
         "MLFLOW_TRACKING_USERNAME and names containing PASSW, SECRET, CONNECTION_STRING or "
         "APIKEY, with TOKEN as a word, or ending in _KEY or _KEY_ID are refused, unless they "
         "end in _FILE, _PATH or _DIR (a path, not a secret).",
+        json_schema_extra={"x-kubernetes-validations": [ENV_CREDENTIALS.cel_rule()]},
     )
     value: str = Field(default="", max_length=4096, description="Variable value.")
 
@@ -258,7 +263,8 @@ class ServerSpec(_SpecModel):
         default_factory=list,
         max_length=64,
         description="Extra environment variables for the container. MODEL_URI and the other "
-        "variables set by the operator cannot be overridden.",
+        "variables set by the operator cannot be overridden, and credentials cannot be set "
+        "here: they belong in registry.credentialsSecret.",
         json_schema_extra={
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["name"],

@@ -15,6 +15,7 @@ import pytest
 import sentiment_operator
 import yaml
 from sentiment_operator.cli import main
+from sentiment_operator.yamlio import MAX_CHARS
 from sklearn.dummy import DummyClassifier
 
 from tests.support.mlflow_server import MlflowServer
@@ -195,3 +196,191 @@ def test_run_needs_a_scope(capsys: pytest.CaptureFixture[str]) -> None:
         invoke("run")
     assert exit_info.value.code == 2
     assert "--all-namespaces" in capsys.readouterr().err
+
+
+def example_text(**metadata: Any) -> str:
+    obj = yaml.safe_load(EXAMPLE.read_text())
+    obj["metadata"].update(metadata)
+    return yaml.safe_dump(obj)
+
+
+def alias_bomb() -> str:
+    """'Billion laughs': nine levels of nine aliases, 9**9 strings once expanded."""
+    lines = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for previous, current in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{current}: &{current} [{', '.join([f'*{previous}'] * 9)}]")
+    return "\n".join([*lines, "kind: SentimentModel", "spec: *i", ""])
+
+
+SPEC = "spec: {model: {name: m, stage: Production}, registry: {trackingUri: http://mlflow}}"
+SENTIMENT_MODEL = "apiVersion: mlops.sentiment-operator.io/v1alpha1\nkind: SentimentModel\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            example_text(name="Bad_Name"),
+            "document 1 (SentimentModel): metadata.name must be a DNS label (lower-case letters, "
+            "digits and '-', starting with a letter, ending with a letter or digit): the Service "
+            "is named after it (got 'Bad_Name')",
+            id="bad-name",
+        ),
+        pytest.param(
+            example_text(name="x" * 64),
+            "document 1 (SentimentModel): metadata.name is 64 characters long, at most 63: "
+            "the Service is named after it",
+            id="name-too-long",
+        ),
+        pytest.param(
+            f"{SENTIMENT_MODEL}metadata: {{namespace: default}}\n{SPEC}\n",
+            "document 1 (SentimentModel): metadata.name is required",
+            id="no-name",
+        ),
+        pytest.param(
+            "apiVersion: v1\nkind: [\n",
+            "invalid YAML: while parsing a flow node: expected the node content, but found "
+            "'<stream end>' (line 3, column 1)",
+            id="yaml-syntax",
+        ),
+        pytest.param(
+            "metadata:\n  name: a\n name: b\n",
+            "invalid YAML: while parsing a block mapping: expected <block end>, but found "
+            "'<block mapping start>' (line 3, column 2)",
+            id="yaml-indentation",
+        ),
+        pytest.param("- a\n- b\n", "document 1 is a list, not a mapping", id="top-level-list"),
+        pytest.param(
+            f"kind: ConfigMap\n---\n{SENTIMENT_MODEL}metadata: imdb\n{SPEC}\n",
+            "document 2 (SentimentModel): metadata must be a mapping (got str)",
+            id="metadata-string",
+        ),
+        pytest.param(
+            f"{SENTIMENT_MODEL}metadata: {{name: imdb, namespace: Not_A_Namespace}}\n{SPEC}\n",
+            "document 1 (SentimentModel): metadata.namespace is not a namespace name "
+            "(got 'Not_A_Namespace')",
+            id="bad-namespace",
+        ),
+        pytest.param(
+            f"apiVersion: v1\nkind: SentimentModel\nmetadata: {{name: imdb}}\n{SPEC}\n",
+            "document 1 (SentimentModel): apiVersion must be "
+            "mlops.sentiment-operator.io/v1alpha1 (got 'v1')",
+            id="wrong-api-version",
+        ),
+        pytest.param(
+            alias_bomb(),
+            "YAML aliases (*name) are not supported (line 2, column 8)",
+            id="alias-bomb",
+        ),
+        pytest.param(
+            "a: " + "[" * 5000 + "]" * 5000 + "\n", "invalid YAML: nested too deeply", id="deep"
+        ),
+        pytest.param(
+            "created: 2025-13-45\n", "invalid YAML: month must be in 1..12", id="bad-timestamp"
+        ),
+        pytest.param("#" * (MAX_CHARS + 1), f"longer than {MAX_CHARS} characters", id="too-long"),
+    ],
+)
+def test_render_refuses_a_bad_file_in_one_line(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+
+    code, out, err = invoke("render", "-f", str(path), "--version", "1")
+
+    assert (code, out) == (1, "")
+    assert err == f"error: {path}: {expected}\n"
+
+
+def test_render_refuses_an_unreadable_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    assert invoke("render", "-f", str(missing), "--version", "1")[::2] == (
+        1,
+        f"error: {missing}: cannot read: No such file or directory\n",
+    )
+    assert invoke("render", "-f", str(binary), "--version", "1")[::2] == (
+        1,
+        f"error: {binary}: not UTF-8 text\n",
+    )
+
+
+def test_render_reads_no_more_of_stdin_than_it_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    stdin = io.StringIO("#" * (MAX_CHARS * 3))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    code, _, err = invoke("render", "-f", "-", "--version", "1")
+    assert (code, err) == (1, f"error: -: longer than {MAX_CHARS} characters\n")
+    assert stdin.tell() == MAX_CHARS + 1
+
+
+def test_render_refuses_a_version_that_is_no_label_value() -> None:
+    code, out, err = invoke("render", "-f", str(EXAMPLE), "--version", "3 beta")
+    assert (code, out) == (1, "")
+    assert err == "error: --version '3 beta' is not a label value, e.g. 3\n"
+
+
+def test_render_refuses_credentials_without_repeating_them(tmp_path: Path) -> None:
+    obj = yaml.safe_load(EXAMPLE.read_text())
+    obj["spec"]["registry"]["trackingUri"] = "https://me:hunter2@mlflow.example.com"
+    obj["spec"]["server"] = {"env": [{"name": "AWS_SECRET_ACCESS_KEY", "value": "hunter3"}]}
+    path = tmp_path / "leaky.yaml"
+    path.write_text(yaml.safe_dump(obj))
+
+    code, out, err = invoke("render", "-f", str(path), "--version", "1")
+
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: SentimentModel imdb: invalid SentimentModel spec (2 problems): "
+        "spec.registry.trackingUri: trackingUri must not carry credentials (user info, or a "
+        "token, key or password parameter): use registry.credentialsSecret; "
+        "spec.server.env.0.name: env must not set a credential variable: use "
+        "registry.credentialsSecret.\n"
+    )
+
+
+def test_render_accepts_the_longest_name(tmp_path: Path) -> None:
+    path = write_resource(tmp_path, name="x" * 63)
+    code, out, _ = invoke("render", "-f", str(path), "--version", "1")
+    assert code == 0
+    assert {doc["metadata"]["name"] for doc in yaml.safe_load_all(out)} == {"x" * 63}
+
+
+def run_render(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sentiment_operator", "render", "-f", str(path), "--version", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=60,  # a YAML alias bomb once hung here
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(alias_bomb(), id="alias-bomb"),
+        pytest.param(example_text(name="Bad_Name"), id="bad-name"),
+        pytest.param(example_text(name="x" * 64), id="name-too-long"),
+        pytest.param("apiVersion: v1\nkind: [\n", id="yaml-syntax"),
+        pytest.param("- a\n- b\n", id="top-level-list"),
+        pytest.param(f"{SENTIMENT_MODEL}metadata: imdb\n{SPEC}\n", id="metadata-string"),
+    ],
+)
+def test_the_command_refuses_a_bad_file_without_a_traceback(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+
+    result = run_render(path)
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith(f"error: {path}: ")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_the_command_renders_a_good_file(tmp_path: Path) -> None:
+    path = write_resource(tmp_path, uid=UID)
+    result = run_render(path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert [doc["kind"] for doc in yaml.safe_load_all(result.stdout)] == ["Deployment", "Service"]

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from sentiment_operator.cli import crd_text
 from sentiment_operator.crd import build_crd
+from sentiment_operator.rules import KNOWN_CREDENTIAL_ENV
 from sentiment_operator.spec import (
     SHORT_NAMES,
     Condition,
@@ -236,6 +237,32 @@ def resource(**spec_changes: Any) -> dict[str, Any]:
         pytest.param(
             resource(monitoring__labels={"release": "kube-prometheus-stack"}), id="labels"
         ),
+        pytest.param(
+            resource(monitoring__labels={"example.com/team": "ml", "a" * 63: ""}),
+            id="prefixed-label-and-empty-value",
+        ),
+        pytest.param(resource(model__name="IMDB sentiment é"), id="model-name-with-space"),
+        pytest.param(
+            resource(server__image="localhost:5000/model_server:v1.2@sha256:" + "0" * 64),
+            id="image-with-port-tag-and-digest",
+        ),
+        pytest.param(resource(server__image="python"), id="short-image"),
+        pytest.param(
+            resource(server__env=[{"name": "TOKENIZERS_PARALLELISM", "value": "false"}]),
+            id="token-not-a-word",
+        ),
+        pytest.param(
+            resource(server__env=[{"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": "/k"}]),
+            id="credentials-path",
+        ),
+        pytest.param(
+            resource(server__env=[{"name": "DB_PASSWORD_FILE", "value": "/run/db"}]),
+            id="password-file",
+        ),
+        pytest.param(
+            resource(registry__trackingUri="http://mlflow:5000/models/a@b?monkey=1"),
+            id="at-sign-in-path",
+        ),
     ],
 )
 def test_crd_and_models_accept_the_same_valid_resources(obj: dict[str, Any]) -> None:
@@ -263,6 +290,18 @@ def test_crd_and_models_accept_the_same_valid_resources(obj: dict[str, Any]) -> 
         pytest.param(resource(server__resources={"limits": {"memory": "1 GB"}}), id="bad-quantity"),
         pytest.param(resource(monitoring__interval="half a minute"), id="bad-duration"),
         pytest.param(resource(registry__trackingUri="mlflow:5000"), id="bad-url"),
+        pytest.param(resource(model__name="imdb\nsentiment"), id="newline-in-model-name"),
+        pytest.param(resource(model__name="imdb\x7f"), id="control-in-model-name"),
+        pytest.param(resource(server__image="ghcr.io/Org/server:1"), id="upper-case-image"),
+        pytest.param(resource(server__image="model server"), id="space-in-image"),
+        pytest.param(resource(server__image="server:"), id="empty-tag"),
+        pytest.param(resource(monitoring__labels={"team name": "ml"}), id="bad-label-key"),
+        pytest.param(resource(monitoring__labels={"x" * 64: "ml"}), id="label-name-too-long"),
+        pytest.param(
+            resource(monitoring__labels={"a" * 254 + "/x": "ml"}), id="label-prefix-too-long"
+        ),
+        pytest.param(resource(monitoring__labels={"team": "m l"}), id="bad-label-value"),
+        pytest.param(resource(monitoring__labels={"team": "x" * 64}), id="label-value-too-long"),
     ],
 )
 def test_crd_and_models_refuse_the_same_invalid_resources(obj: dict[str, Any]) -> None:
@@ -278,3 +317,97 @@ def test_crd_refuses_a_name_too_long_for_a_service() -> None:
     obj["metadata"]["name"] = "x" * 64
     _, failures = admit(CRD, obj)
     assert failures
+
+
+CREDENTIAL_IN_URL = (
+    "trackingUri must not carry credentials (user info, or a token, key or password "
+    "parameter): use registry.credentialsSecret"
+)
+CREDENTIAL_IN_ENV = "env must not set a credential variable: use registry.credentialsSecret"
+
+
+@pytest.mark.parametrize(
+    ("obj", "where", "message"),
+    [
+        pytest.param(
+            resource(registry__trackingUri="https://user:pw@mlflow"),
+            ".spec.registry",  # the rule sits on the object, so as not to repeat the value
+            CREDENTIAL_IN_URL,
+            id="user-info",
+        ),
+        pytest.param(
+            resource(registry__trackingUri="https://t@mlflow"),
+            ".spec.registry",
+            CREDENTIAL_IN_URL,
+            id="token-as-user",
+        ),
+        pytest.param(
+            resource(registry__trackingUri="http://mlflow/?access_token=t"),
+            ".spec.registry",
+            CREDENTIAL_IN_URL,
+            id="query",
+        ),
+        *(
+            pytest.param(
+                resource(server__env=[{"name": name, "value": "v"}]),
+                ".spec.server.env[0].name",
+                CREDENTIAL_IN_ENV,
+                id=name,
+            )
+            for name in (*KNOWN_CREDENTIAL_ENV, "hf_token", "OPENAI_API_KEY")
+        ),
+    ],
+)
+def test_crd_and_models_refuse_credentials_with_the_same_message(
+    obj: dict[str, Any], where: str, message: str
+) -> None:
+    pytest.importorskip("celpy")
+    _, failures = admit(CRD, copy.deepcopy(obj))
+    assert failures == [f"{where}: {message}"]
+    with pytest.raises(SpecError) as caught:
+        parse_spec(obj["spec"])
+    (problem,) = caught.value.problems
+    assert problem.endswith(f": {message}")
+
+
+def test_the_credential_rule_on_the_uri_names_the_field_not_its_value() -> None:
+    """On the registry object, the API server's error omits the value it would otherwise echo."""
+    registry = SPEC_SCHEMA["properties"]["registry"]
+    (rule,) = registry["x-kubernetes-validations"]
+    assert rule["fieldPath"] == ".trackingUri"
+    assert rule["rule"].startswith("!has(self.trackingUri) || (!self.trackingUri.matches(")
+    assert "x-kubernetes-validations" not in registry["properties"]["trackingUri"]
+
+
+def test_every_cel_rule_is_bounded() -> None:
+    """The API server estimates a rule's cost from the bounds of what it reads."""
+
+    def bounded(node: dict[str, Any]) -> bool:
+        kind = node["type"]
+        if kind == "string":
+            return "maxLength" in node or "enum" in node
+        if kind == "array":
+            return "maxItems" in node and bounded(node["items"])
+        if isinstance(node.get("additionalProperties"), dict):
+            return "maxProperties" in node and bounded(node["additionalProperties"])
+        return True
+
+    ruled = [(path, node) for path, node in nodes(SCHEMA) if "x-kubernetes-validations" in node]
+    assert len(ruled) >= 6
+    for path, node in ruled:
+        assert bounded(node), path
+        for rule in node["x-kubernetes-validations"]:
+            for name, sub in node.get("properties", {}).items():
+                if f"self.{name}." in rule["rule"]:
+                    assert bounded(sub), f"{path}.{name}"
+
+
+@pytest.mark.parametrize(
+    ("name", "admitted"),
+    [("imdb", True), ("x" * 63, True), ("x" * 64, False), ("Bad_Name", False), ("9lives", False)],
+)
+def test_crd_admits_only_names_a_service_can_take(name: str, admitted: bool) -> None:
+    obj = example()
+    obj["metadata"]["name"] = name
+    _, failures = admit(CRD, obj)
+    assert (failures == []) is admitted

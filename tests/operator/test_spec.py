@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from sentiment_operator.rules import KNOWN_CREDENTIAL_ENV
 from sentiment_operator.spec import (
     RESERVED_ENV,
     Condition,
@@ -195,6 +196,58 @@ def test_alias_instead_of_stage() -> None:
             "spec.registry.credentialsSecret: String should match pattern",
             id="bad-secret-name",
         ),
+        pytest.param(
+            with_changes("model.name", "imdb\nsentiment"),
+            "spec.model.name: must not contain '/', a newline or another control character "
+            "(got 'imdb\\nsentiment')",
+            id="newline-in-model-name",
+        ),
+        pytest.param(
+            with_changes("model.name", "imdb\x1b[31m"),
+            "spec.model.name: must not contain '/', a newline or another control character",
+            id="control-character-in-model-name",
+        ),
+        pytest.param(
+            with_changes("server", {"image": "ghcr.io/Org/server:1"}),
+            "spec.server.image: must be an image reference [registry[:port]/]path[:tag][@digest]",
+            id="upper-case-image-path",
+        ),
+        pytest.param(
+            with_changes("server", {"image": "model server:1"}),
+            "spec.server.image: must be an image reference",
+            id="space-in-image",
+        ),
+        pytest.param(
+            with_changes("server", {"image": "server@sha256:abc"}),
+            "spec.server.image: must be an image reference",
+            id="short-digest",
+        ),
+        pytest.param(
+            with_changes("monitoring", {"labels": {"team name": "ml"}}),
+            "spec.monitoring.labels: label keys must be [prefix/]name: an optional DNS-subdomain "
+            "prefix of at most 253 characters, then a name of at most 63",
+            id="space-in-label-key",
+        ),
+        pytest.param(
+            with_changes("monitoring", {"labels": {"x" * 64: "ml"}}),
+            "spec.monitoring.labels: label keys must be [prefix/]name",
+            id="label-name-too-long",
+        ),
+        pytest.param(
+            with_changes("monitoring", {"labels": {"Example.com/team": "ml"}}),
+            "spec.monitoring.labels: label keys must be [prefix/]name",
+            id="upper-case-label-prefix",
+        ),
+        pytest.param(
+            with_changes("monitoring", {"labels": {"release": "kube prometheus"}}),
+            "spec.monitoring.labels.release: a label value must be empty or A-Z, a-z, 0-9",
+            id="space-in-label-value",
+        ),
+        pytest.param(
+            with_changes("monitoring", {"labels": {"release": "x" * 64}}),
+            "spec.monitoring.labels.release: String should have at most 63 characters",
+            id="label-value-too-long",
+        ),
     ],
 )
 def test_invalid_spec_is_reported_with_its_path(raw: dict[str, Any], expected: str) -> None:
@@ -320,3 +373,141 @@ def test_set_condition_refuses_naive_times_and_bad_reasons() -> None:
         set_condition([], "Ready", "True", "Available", "", datetime(2025, 1, 1))
     with pytest.raises(ValueError, match="reason"):
         set_condition([], "Ready", "True", "not camel case", "", T0)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "python",
+        "ghcr.io/sentiment-operator/model-server:0.1.0",
+        "localhost:5000/model_server:v1.2-rc.1",
+        "registry.example.com:443/team/model-server@sha256:" + "0" * 64,
+        "Registry.Example.com/a/b__c/d-e:latest@sha256:" + "a" * 64,
+    ],
+)
+def test_image_references_are_accepted(image: str) -> None:
+    assert parse_spec(with_changes("server", {"image": image})).server.image == image
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"release": "kube-prometheus-stack"},
+        {"example.com/team": "ml", "app.kubernetes.io/part-of": "reviews"},
+        {"a" * 63: "b" * 63},
+        {"x": ""},
+    ],
+)
+def test_label_keys_and_values_are_accepted(labels: dict[str, str]) -> None:
+    assert parse_spec(with_changes("monitoring", {"labels": labels})).monitoring.labels == labels
+
+
+def test_model_names_may_hold_spaces_and_unicode() -> None:
+    assert (
+        parse_spec(with_changes("model.name", "IMDB sentiment é")).model.name == "IMDB sentiment é"
+    )
+
+
+SECRET = "hunter2-s3cr3t"
+USE_THE_SECRET = "use registry.credentialsSecret"
+URL_MESSAGE = (
+    "spec.registry.trackingUri: trackingUri must not carry credentials (user info, or a token, "
+    "key or password parameter): use registry.credentialsSecret"
+)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        f"https://user:{SECRET}@mlflow.example.com",
+        f"https://{SECRET}@dagshub.com/u/r.mlflow",
+        f"http://mlflow:5000/?token={SECRET}",
+        f"http://mlflow:5000/api?x=1&access_token={SECRET}",
+        f"http://mlflow:5000/?PASSWORD={SECRET}",
+        f"http://mlflow:5000/?api-key={SECRET}",
+        f"http://mlflow:5000/?key={SECRET}",
+        f"https://store.blob.core.windows.net/c?sv=2024&sig={SECRET}",
+        f"https://bucket.s3.amazonaws.com/?X-Amz-Credential={SECRET}",
+    ],
+)
+def test_credentials_in_the_tracking_uri_are_refused_unrepeated(uri: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(with_changes("registry.trackingUri", uri))
+    assert caught.value.problems == [URL_MESSAGE]
+    assert SECRET not in str(caught.value)
+
+
+def test_a_malformed_uri_with_credentials_is_not_repeated_either() -> None:
+    problems = problems_of(with_changes("registry.trackingUri", f"https://u:{SECRET}@x y"))
+    assert problems == ["spec.registry.trackingUri: String should match pattern '^https?://\\S+$'"]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://mlflow.mlflow.svc:5000",
+        "https://dagshub.com/user/repo.mlflow",
+        "http://mlflow:5000/models/a@b",  # '@' after the host is not user info
+        "http://mlflow:5000/?monkey=1&tokens_seen",  # no value, and key only as a suffix
+    ],
+)
+def test_tracking_uris_without_credentials_are_accepted(uri: str) -> None:
+    assert parse_spec(with_changes("registry.trackingUri", uri)).registry.tracking_uri == uri
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *KNOWN_CREDENTIAL_ENV,
+        "mlflow_tracking_password",
+        "PGPASSWORD",
+        "HF_TOKEN",
+        "GITHUB_TOKEN_CLASSIC",
+        "OPENAI_API_KEY",
+        "STRIPE_APIKEY",
+        "SSH_PRIVATE_KEY",
+        "KEY",
+        "DJANGO_SECRET",
+    ],
+)
+def test_credential_variables_in_env_are_refused_unrepeated(name: str) -> None:
+    raw = with_changes("server", {"env": [{"name": "LOG_LEVEL"}, {"name": name, "value": SECRET}]})
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw)
+    assert caught.value.problems == [
+        "spec.server.env.1.name: env must not set a credential variable: " + USE_THE_SECRET
+    ]
+    assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "LOG_LEVEL",
+        "TOKENIZERS_PARALLELISM",
+        "MAX_TOKENS",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "DB_PASSWORD_FILE",
+        "SSL_KEY_PATH",
+        "SECRETS_DIR",
+        "KEYBOARD",
+        "MONKEY_BUSINESS",
+    ],
+)
+def test_other_variables_in_env_are_accepted(name: str) -> None:
+    spec = parse_spec(with_changes("server", {"env": [{"name": name, "value": "v"}]}))
+    assert spec.server.env[0].name == name
+
+
+def test_a_problem_stays_on_one_line_and_long_values_are_cut() -> None:
+    raw = with_changes("monitoring", {"labels": {"a\nb": "x"}})
+    raw["server"] = {"image": "x" * 400 + " y", "b\nc": 1}
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "(got 'a\\nb')" in message
+    assert "spec.server.'b\\nc': Extra inputs are not permitted" in message
+    assert "(got '" + "x" * 76 + "...)" in message
+    assert "x" * 100 not in message
