@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from model_server.contract import OPERATOR_ENV
+
 GROUP = "mlops.sentiment-operator.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -45,16 +47,7 @@ QUANTITY = (
 )
 
 # Set by the operator on the model-server container; a user env entry may not shadow them.
-RESERVED_ENV = (
-    "MODEL_URI",
-    "MODEL_NAME",
-    "MODEL_VERSION",
-    "MLFLOW_TRACKING_URI",
-    "PORT",
-    "WORKERS",
-    "PROMETHEUS_MULTIPROC_DIR",
-    "HOME",
-)
+RESERVED_ENV = OPERATOR_ENV
 
 Stage = Literal["Staging", "Production"]
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -195,6 +188,43 @@ class EnvVar(_SpecModel):
 _RESERVED_ENV_CEL = ", ".join(f"'{name}'" for name in RESERVED_ENV)
 
 
+class Toleration(_SpecModel):
+    """A core/v1 Toleration: lets the pods run on nodes with a matching taint."""
+
+    key: str | None = Field(
+        default=None, max_length=316, description="Taint key; empty with Exists matches all."
+    )
+    operator: Literal["Equal", "Exists"] = Field(
+        default="Equal", description="Equal compares the value; Exists matches any value."
+    )
+    value: str | None = Field(default=None, max_length=63, description="Taint value.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect to tolerate; empty matches all."
+    )
+    toleration_seconds: int | None = Field(
+        default=None, ge=0, description="For NoExecute: how long the pod stays once tainted."
+    )
+
+
+def _kubernetes_object(description: str) -> Any:
+    """A core/v1 object passed to the pods as given; the API server validates it there."""
+    return WithJsonSchema(
+        {"type": "object", "x-kubernetes-preserve-unknown-fields": True, "description": description}
+    )
+
+
+Affinity = Annotated[
+    dict[str, Any],
+    _kubernetes_object(
+        "A core/v1 Affinity (nodeAffinity, podAffinity, podAntiAffinity) for the pods."
+    ),
+]
+SpreadConstraint = Annotated[
+    dict[str, Any], _kubernetes_object("A core/v1 TopologySpreadConstraint for the pods.")
+]
+_AFFINITY_KEYS = ("nodeAffinity", "podAffinity", "podAntiAffinity")
+
+
 class ServerSpec(_SpecModel):
     """The model-server pods."""
 
@@ -223,6 +253,29 @@ class ServerSpec(_SpecModel):
         description="Container port named http. At least 1024: the container runs as non-root "
         "without capabilities.",
     )
+    service_account_name: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
+        description="ServiceAccount the pods run as, e.g. one bound to a cloud identity for "
+        "reading model artifacts (workload identity). Defaults to the namespace's default.",
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Node labels the pods must be scheduled on.",
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=32, description="Taints the pods tolerate."
+    )
+    affinity: Affinity | None = Field(
+        default=None, description="Node and pod affinity rules of the pods."
+    )
+    topology_spread_constraints: list[SpreadConstraint] = Field(
+        default_factory=list,
+        max_length=8,
+        description="How the pods spread over zones or nodes.",
+    )
     resources: ResourcesSpec = Field(
         default_factory=_default_resources,
         description="Compute resources of the container. Replaces the defaults as a whole "
@@ -242,6 +295,15 @@ class ServerSpec(_SpecModel):
             ),
         },
     )
+
+    @model_validator(mode="after")
+    def _affinity_kinds(self) -> Self:
+        unknown = sorted(set(self.affinity or {}) - set(_AFFINITY_KEYS))
+        if unknown:
+            raise ValueError(
+                f"affinity takes {', '.join(_AFFINITY_KEYS)}, not {', '.join(unknown)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _env_names_free(self) -> Self:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ import yaml
 from sentiment_operator.cli import crd_text
 from sentiment_operator.crd import build_crd
 from sentiment_operator.spec import (
+    CONDITION_TYPES,
     SHORT_NAMES,
     Condition,
     SentimentModelStatus,
@@ -75,6 +77,10 @@ def test_schema_is_structural() -> None:
             continue
         assert not {"anyOf", "oneOf", "allOf", "not"} & set(node), path
         assert node.get("type") in {"object", "array", "string", "integer", "boolean"}, path
+        if node.get("x-kubernetes-preserve-unknown-fields"):
+            assert node["type"] == "object", path  # a Kubernetes object passed on as given
+            assert not {"properties", "additionalProperties"} & set(node), path
+            continue
         if node["type"] == "object" and path != ".metadata":
             assert ("properties" in node) != ("additionalProperties" in node), path
             assert node.get("additionalProperties", {}) is not False, path
@@ -165,9 +171,18 @@ def test_names_subresources_and_columns() -> None:
     assert version["subresources"] == {"status": {}}
     columns = {column["name"]: column for column in version["additionalPrinterColumns"]}
     assert {"Model", "Stage", "Alias", "Serving", "Ready", "URL", "Age"} <= set(columns)
+    assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
     for column in columns.values():
         assert column["description"]
         if column["jsonPath"].startswith(".metadata"):
+            continue
+        condition = re.fullmatch(
+            r'\.status\.conditions\[\?\(@\.type=="(\w+)"\)\]\.(\w+)', column["jsonPath"]
+        )
+        if condition:
+            assert condition[1] in CONDITION_TYPES
+            item = SCHEMA["properties"]["status"]["properties"]["conditions"]["items"]
+            assert item["properties"][condition[2]]["type"] == column["type"]
             continue
         node = SCHEMA
         for part in column["jsonPath"].strip(".").split("."):

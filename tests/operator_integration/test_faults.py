@@ -60,6 +60,43 @@ def test_an_invalid_spec_is_refused_at_admission_and_creates_nothing(
     assert condition(cluster.model(namespace, NAME), "Degraded").get("status") != "True"
 
 
+def test_a_child_the_api_server_refuses_is_reported_in_one_line_and_the_old_one_stays(
+    cluster: Cluster,
+    models: ModelRegistry,
+    operator: OperatorProcess,
+    namespace: str,
+    model_name: str,
+) -> None:
+    models.promote(model_name, models.add_version(model_name))
+    cluster.create_model(
+        namespace, NAME, model_spec(models.url, model_name, server={"replicas": 0})
+    )
+    before = wait_for(lambda: cluster.deployment(namespace, NAME), timeout=60, what="Deployment")
+
+    # Passes the CRD (affinity is a Kubernetes object passed on as given), not the Deployment's
+    # validation: a node affinity needs at least one selector term.
+    empty_terms = {"nodeSelectorTerms": []}
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": empty_terms}}
+    cluster.patch_model(namespace, NAME, {"spec": {"server": {"affinity": affinity}}})
+
+    wait_for(
+        lambda: reason_of(cluster, namespace, "Ready") == "ChildInvalid",
+        timeout=60, what="the refusal in the Ready condition",
+    )  # fmt: skip
+    message = condition(cluster.model(namespace, NAME), "Ready")["message"]
+    assert message.startswith(f"Deployment {namespace}/{NAME} was refused: "), message
+    assert "nodeSelectorTerms" in message
+    assert "\n" not in message
+    after = cluster.deployment(namespace, NAME) or {}
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+    cluster.patch_model(namespace, NAME, {"spec": {"server": {"affinity": None}}})
+    wait_for(
+        lambda: reason_of(cluster, namespace, "Ready") != "ChildInvalid",
+        timeout=60, what="the corrected spec to clear the refusal",
+    )  # fmt: skip
+
+
 def test_model_missing_from_the_registry_is_retried_until_it_appears(
     cluster: Cluster, models: ModelRegistry, namespace: str, model_name: str
 ) -> None:
