@@ -293,3 +293,20 @@ def test_crd_refuses_a_name_too_long_for_a_service() -> None:
     obj["metadata"]["name"] = "x" * 64
     _, failures = admit(CRD, obj)
     assert failures
+
+
+def spec_fields(node: dict[str, Any], path: str = "") -> Iterator[str]:
+    """Dotted paths of the spec's fields that the README documents (sections are opened,
+    objects with a default of their own, like ``server.resources``, are one field)."""
+    for name, sub in node.get("properties", {}).items():
+        here = f"{path}.{name}" if path else name
+        if sub.get("type") == "object" and "properties" in sub and not sub.get("default"):
+            yield from spec_fields(sub, here)
+        else:
+            yield here
+
+
+def test_the_readme_reference_documents_every_spec_field() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [path for path in spec_fields(SPEC_SCHEMA) if f"| `{path}` |" not in readme]
+    assert missing == []

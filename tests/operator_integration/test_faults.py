@@ -75,7 +75,7 @@ def test_a_child_the_api_server_refuses_is_reported_in_one_line_and_the_old_one_
 
     # Passes the CRD (affinity is a Kubernetes object passed on as given), not the Deployment's
     # validation: a node affinity needs at least one selector term.
-    empty_terms = {"nodeSelectorTerms": []}
+    empty_terms: dict[str, list[str]] = {"nodeSelectorTerms": []}
     affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": empty_terms}}
     cluster.patch_model(namespace, NAME, {"spec": {"server": {"affinity": affinity}}})
 
