@@ -106,7 +106,7 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not resources:
         err.write(f"error: {args.filename} holds no {KIND}\n")
         return 1
-    settings = OperatorSettings.from_env()
+    settings = OperatorSettings()
     children: list[dict[str, Any]] = []
     for resource in resources:
         metadata = resource.get("metadata") or {}

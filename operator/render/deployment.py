@@ -82,7 +82,7 @@ def _container(
     server = spec.server
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
-        "image": server.image or settings.default_image,
+        "image": server.image or settings.default_server_image,
         "imagePullPolicy": server.image_pull_policy,
         "ports": [{"name": PORT_NAME, "containerPort": server.port, "protocol": "TCP"}],
         "env": _env(spec, version),

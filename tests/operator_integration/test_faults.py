@@ -27,6 +27,12 @@ pytestmark = pytest.mark.integration
 NAME = "reviews"
 
 
+def service_port(cluster: Cluster, namespace: str) -> int | None:
+    ports = ((cluster.service(namespace, NAME) or {}).get("spec") or {}).get("ports") or [{}]
+    port: int | None = ports[0].get("port")
+    return port
+
+
 def reason_of(cluster: Cluster, namespace: str, type_: str) -> str | None:
     return condition(cluster.model(namespace, NAME), type_).get("reason")
 
@@ -229,3 +235,42 @@ def test_credentials_from_the_secret_reach_the_registry(
     assert password not in str(cluster.model(namespace, NAME))
     assert password not in str(cluster.events(namespace))
     assert password not in operator.log()
+
+
+def test_the_operator_carries_on_after_the_api_server_was_down(
+    cluster: Cluster,
+    models: ModelRegistry,
+    operator: OperatorProcess,
+    namespace: str,
+    model_name: str,
+) -> None:
+    models.promote(model_name, models.add_version(model_name))
+    cluster.create_model(
+        namespace, NAME, model_spec(models.url, model_name, server={"replicas": 0})
+    )
+    wait_for(
+        lambda: pinned(cluster.deployment(namespace, NAME)) == f"models:/{model_name}/1",
+        timeout=60, what="version 1 to be deployed",
+    )  # fmt: skip
+
+    # The operator's watches break and its calls fail for 15 s.
+    cluster.kube.restart_component("kube-apiserver", down_seconds=15)
+
+    assert operator.process is not None
+    assert operator.process.poll() is None
+    # It follows the registry, the spec and hand deletions as before.
+    models.promote(model_name, models.add_version(model_name))
+    wait_for(
+        lambda: pinned(cluster.deployment(namespace, NAME)) == f"models:/{model_name}/2",
+        timeout=120, what="the promotion after the restart to be deployed",
+    )  # fmt: skip
+    cluster.patch_model(namespace, NAME, {"spec": {"service": {"port": 8081}}})
+    wait_for(
+        lambda: service_port(cluster, namespace) == 8081,
+        timeout=60, what="the spec change after the restart to reach the Service",
+    )  # fmt: skip
+    cluster.api.delete(ObjectRef("v1", "Service", namespace, NAME))
+    wait_for(
+        lambda: service_port(cluster, namespace) == 8081,
+        timeout=60, what="the Service deleted by hand to be put back",
+    )  # fmt: skip

@@ -79,12 +79,17 @@ def test_create_makes_owned_labelled_children_pinned_to_the_resolved_version(
     assert condition({"status": status}, "ModelResolved")["status"] == "True"
     assert condition({"status": status}, "Ready")["status"] == "False"
 
-    cluster.wait_rolled_out(namespace, NAME)
-    ready = wait_for(
-        lambda: condition(cluster.model(namespace, NAME), "Ready").get("status") == "True"
-        and cluster.model(namespace, NAME),
-        timeout=90, what="Ready=True once the Deployment rolled out",
+    # What a user runs: returns once the pinned version serves.
+    cluster.kube.kubectl(
+        "wait", "--for=condition=Ready", f"sm/{NAME}", "-n", namespace, "--timeout=180s",
+        timeout=200,
     )  # fmt: skip
+    ready = cluster.model(namespace, NAME) or {}
+    assert condition(ready, "Ready")["status"] == "True"
+    assert cluster.rolled_out(namespace, NAME) is not None
+    listed = cluster.kube.kubectl("get", "sm", NAME, "-n", namespace).stdout.splitlines()
+    assert listed[0].split()[4:6] == ["SERVING", "READY"], listed
+    assert listed[1].split()[4:6] == ["1", "True"], listed
     assert ready["status"]["lastReadyVersion"] == "1"
     assert ready["status"]["readyReplicas"] == 1
     reasons = cluster.event_reasons(namespace, NAME)
