@@ -5,6 +5,8 @@
 #   scripts/kind-e2e.sh               the walk-through below
 #   scripts/kind-e2e.sh diagnostics   only collect the diagnostics into LOG_DIR (what CI
 #                                     runs after a failure, a timeout or a cancel)
+#   scripts/kind-e2e.sh fetch URL     download URL into DOWNLOAD_CACHE unless it is there;
+#                                     print the local path (CI fetches the data first)
 #
 #  1. create the kind cluster from examples/kind-cluster.yaml (unless it exists)
 #  2. build both images under the names the manifests use, `kind load` them
@@ -178,7 +180,7 @@ fetch_once() {
     echo "downloading $url into ${target%/*}" >&2
     # --output (not a redirect): curl discards a failed attempt's bytes before retrying.
     curl --fail --location --silent --show-error --retry 5 --retry-all-errors \
-      --retry-delay 5 --connect-timeout 30 --max-time 900 --output "$target.part" "$url"
+      --retry-delay 5 --connect-timeout 30 --max-time 300 --output "$target.part" "$url"
     mv "$target.part" "$target"
   fi
   printf '%s\n' "$target"
@@ -253,11 +255,11 @@ EOF
 }
 
 # pipeline ARGS...: dvc repro ARGS against the port-forwarded MLflow (output also in
-# pipeline.log, which lands in LOG_DIR on failure), for at most 15 minutes.
+# pipeline.log, which lands in LOG_DIR on failure), for at most 10 minutes.
 pipeline() {
   ensure_mlflow
   echo "\$ MLFLOW_TRACKING_URI=http://127.0.0.1:$MLFLOW_PORT dvc repro $*" | tee -a "$WORK/pipeline.log"
-  timeout 900 env PATH="$VENV/bin:$PATH" MLFLOW_TRACKING_URI="http://127.0.0.1:$MLFLOW_PORT" \
+  timeout 600 env PATH="$VENV/bin:$PATH" MLFLOW_TRACKING_URI="http://127.0.0.1:$MLFLOW_PORT" \
     dvc repro "$@" 2>&1 | tee -a "$WORK/pipeline.log"
 }
 
@@ -459,8 +461,13 @@ main() {
     diagnostics
     return 0
     ;;
+  fetch)
+    [[ $# -eq 2 ]] || fail "usage: $0 fetch URL"
+    fetch_once "$2"
+    return 0
+    ;;
   *)
-    echo "usage: $0 [diagnostics]" >&2
+    echo "usage: $0 [diagnostics | fetch URL]" >&2
     return 2
     ;;
   esac

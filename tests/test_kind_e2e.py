@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from local_cluster import versions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -339,3 +340,20 @@ def test_crd_versions_come_from_cluster_versions(env: dict[str, str]) -> None:
     readme = (ROOT / "README.md").read_text()
     assert service_monitors in readme
     assert keda in readme
+
+
+def test_kind_job_timeouts_leave_room_for_the_diagnostics() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yaml").read_text())
+    job = workflow["jobs"]["kind"]
+    steps = job["steps"]
+    assert all("timeout-minutes" in step for step in steps), "every step has its own timeout"
+    # Above the sum: a hanging step times out by itself, so the job is never cut short
+    # before the diagnostics steps run.
+    assert job["timeout-minutes"] > sum(step["timeout-minutes"] for step in steps)
+    loop = next(i for i, step in enumerate(steps) if step.get("run") == "scripts/kind-e2e.sh")
+    after = steps[loop + 1 :]
+    assert [step.get("run") for step in after if "run" in step] == [
+        "scripts/kind-e2e.sh diagnostics"
+    ]
+    # A step timeout is a failure, a job timeout or a cancel is not: both are named.
+    assert all(step["if"] == "failure() || cancelled()" for step in after)
