@@ -7,7 +7,12 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_SERVER_IMAGE = "ghcr.io/sentiment-operator/model-server:0.1.0"
+#: Where the release workflow publishes the images by default (REGISTRY/OWNER), and their
+#: tag: the package version. deploy/kustomization.yaml names the same in its `images:`
+#: entry, from which it derives SENTIMENT_DEFAULT_SERVER_IMAGE; a unit test keeps them equal.
+IMAGE_REPOSITORY = "ghcr.io/sentiment-operator"
+IMAGE_TAG = "0.1.0"
+DEFAULT_SERVER_IMAGE = f"{IMAGE_REPOSITORY}/model-server:{IMAGE_TAG}"
 
 
 class OperatorSettings(BaseSettings):

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
+from local_cluster import build
 from sentiment_operator.render import CHILD_KINDS, Owner, render_children
-from sentiment_operator.settings import OperatorSettings
+from sentiment_operator.settings import (
+    DEFAULT_SERVER_IMAGE,
+    IMAGE_REPOSITORY,
+    IMAGE_TAG,
+    OperatorSettings,
+)
 from sentiment_operator.spec import API_VERSION, GROUP, KIND, PLURAL, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,3 +185,73 @@ def test_dockerfile_is_hadolint_clean() -> None:
         pytest.skip("hadolint is not installed")
     result = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+KUSTOMIZATION = DEPLOY / "base" / "kustomization.yaml"
+SERVER_IMAGE_VARIABLE = "SENTIMENT_DEFAULT_SERVER_IMAGE"
+
+
+def operator_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (deployment,) = [obj for obj in objects if obj["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return dict(container)
+
+
+def default_server_image(container: dict[str, Any]) -> str:
+    (value,) = [e["value"] for e in container["env"] if e["name"] == SERVER_IMAGE_VARIABLE]
+    return str(value)
+
+
+def test_images_are_named_in_one_place() -> None:
+    # deploy/kustomization.yaml's `images:` entry; settings.py, the manifest's literals and
+    # the kind example agree with it, and its tag is the package version (the release tag).
+    kustomization = yaml.safe_load(KUSTOMIZATION.read_text())
+    (entry,) = kustomization["images"]
+    container = operator_container(OBJECTS)
+    assert container["image"].rpartition(":")[0] == entry["name"]
+    assert entry["newName"] == f"{IMAGE_REPOSITORY}/operator"
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert entry["newTag"] == IMAGE_TAG == version
+    assert default_server_image(container) == DEFAULT_SERVER_IMAGE
+    assert f"{IMAGE_REPOSITORY}/model-server:{IMAGE_TAG}" == DEFAULT_SERVER_IMAGE
+    example = yaml.safe_load((ROOT / "examples" / "sentimentmodel-kind.yaml").read_text())
+    assert example["spec"]["server"]["image"] == DEFAULT_SERVER_IMAGE
+
+
+def kubectl_kustomize(directory: Path) -> list[dict[str, Any]]:
+    # The kubectl that `make cluster-bin` builds; local rendering only, no cluster.
+    kubectl = build.bin_dir() / "kubectl"
+    result = subprocess.run(
+        [str(kubectl), "kustomize", str(directory)], capture_output=True, text=True, check=True
+    )
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@pytest.mark.integration  # needs the kubectl built by `make cluster-bin`
+@pytest.mark.parametrize(
+    "directory", [DEPLOY, DEPLOY / "namespaced"], ids=["cluster", "namespaced"]
+)
+def test_kustomize_renders_the_defaults(directory: Path) -> None:
+    container = operator_container(kubectl_kustomize(directory))
+    assert container["image"] == f"{IMAGE_REPOSITORY}/operator:{IMAGE_TAG}"
+    assert default_server_image(container) == DEFAULT_SERVER_IMAGE
+
+
+@pytest.mark.integration  # needs the kubectl built by `make cluster-bin`
+@pytest.mark.parametrize(
+    "repository",
+    ["ghcr.io/a-fork", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sentiment-operator",
+     "localhost:5000/team"],
+)  # fmt: skip
+def test_moving_the_operator_image_moves_the_default_server_image(
+    tmp_path: Path, repository: str
+) -> None:
+    # What `kustomize edit set image` (and the release workflow) changes: the entry only.
+    shutil.copytree(DEPLOY, tmp_path / "deploy")
+    shutil.copytree(ROOT / "crds", tmp_path / "crds")
+    kustomization = yaml.safe_load(KUSTOMIZATION.read_text())
+    kustomization["images"][0] |= {"newName": f"{repository}/operator", "newTag": "9.8.7"}
+    (tmp_path / "deploy" / "base" / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    container = operator_container(kubectl_kustomize(tmp_path / "deploy"))
+    assert container["image"] == f"{repository}/operator:9.8.7"
+    assert default_server_image(container) == f"{repository}/model-server:9.8.7"
