@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -32,6 +33,17 @@ STANDARD_LABELS = (
 def deployment_pinned_to(cluster: Cluster, namespace: str, uri: str) -> dict[str, Any] | None:
     deployment = cluster.deployment(namespace, NAME)
     return deployment if pinned(deployment) == uri else None
+
+
+def columns(table: str) -> dict[str, str]:
+    """The one row of ``kubectl get`` output by column name (empty cells stay empty)."""
+    header, row = table.splitlines()
+    starts = [match.start() for match in re.finditer(r"\S+", header)]
+    ends = [*starts[1:], None]
+    return {
+        header[start:end].strip(): row[start:end].strip()
+        for start, end in zip(starts, ends, strict=True)
+    }
 
 
 def test_create_makes_owned_labelled_children_pinned_to_the_resolved_version(
@@ -87,9 +99,8 @@ def test_create_makes_owned_labelled_children_pinned_to_the_resolved_version(
     ready = cluster.model(namespace, NAME) or {}
     assert condition(ready, "Ready")["status"] == "True"
     assert cluster.rolled_out(namespace, NAME) is not None
-    listed = cluster.kube.kubectl("get", "sm", NAME, "-n", namespace).stdout.splitlines()
-    assert listed[0].split()[4:6] == ["SERVING", "READY"], listed
-    assert listed[1].split()[4:6] == ["1", "True"], listed
+    listed = columns(cluster.kube.kubectl("get", "sm", NAME, "-n", namespace).stdout)
+    assert (listed["SERVING"], listed["READY"]) == ("1", "True"), listed
     assert ready["status"]["lastReadyVersion"] == "1"
     assert ready["status"]["readyReplicas"] == 1
     reasons = cluster.event_reasons(namespace, NAME)
