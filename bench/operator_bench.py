@@ -26,6 +26,7 @@ import re
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from tests.operator_integration.harness import (
     model_spec,
     pinned,
 )
-from tests.support.kube import start_cluster, stop_cluster
+from tests.support.kube import LocalCluster, start_cluster, stop_cluster
 from tests.support.mlflow_server import mlflow_server
 
 PROMOTION_INTERVAL = 5  # seconds: the smallest poll interval the spec accepts
@@ -158,6 +159,7 @@ def bench_fleet(
     children = wait(lambda: count_pinned(first) == resources, 600, "all Deployments", 0.2)
     reported = wait(lambda: count_reported(first) == resources, 600, "all statuses", 0.2)
     create_queries = count_lookups(log_path) - asked_before_create
+    idle_tick = requests_in_one_tick(cluster.kube, FLEET_INTERVAL)
 
     version = registry.add_version(model)
     before = count_lookups(log_path)
@@ -179,6 +181,41 @@ def bench_fleet(
         "tick_to_all_repinned_s": round(wall - tick, 2),
         "repinned_per_s": round(resources / max(wall - tick, 1e-3), 1),
         "registry_queries_for_promotion": queries,
+        "api_requests_in_an_idle_tick": idle_tick,
+        "api_requests_per_resource_per_idle_tick": round(sum(idle_tick.values()) / resources, 2),
+    }
+
+
+# What the operator reads and writes; no other client of the bench touches these per tick
+# (the controllers follow them through watches, which count once, not per event).
+OPERATOR_RESOURCES = frozenset({
+    "sentimentmodels", "deployments", "services", "poddisruptionbudgets", "configmaps",
+    "servicemonitors", "scaledobjects", "triggerauthentications", "events", "secrets",
+})  # fmt: skip
+REQUEST_SERIES = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$", re.MULTILINE)
+
+
+def api_requests(kube: LocalCluster) -> Counter[str]:
+    """The API server's request counts on the operator's resources, by verb."""
+    text = kube.kubectl("get", "--raw", "/metrics").stdout
+    counts: Counter[str] = Counter()
+    for labels, value in REQUEST_SERIES.findall(text):
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if fields.get("resource") in OPERATOR_RESOURCES and fields.get("verb") != "WATCH":
+            counts[fields["verb"]] += int(float(value))
+    return counts
+
+
+def requests_in_one_tick(kube: LocalCluster, interval: float) -> dict[str, int]:
+    """Requests from just after one poll tick's work to just after the next one's."""
+    settle = 15.0  # a tick's reconciles are done well within this (see tick_to_all_repinned)
+    now = time.time()
+    time.sleep(math.floor(now / interval) * interval + interval + settle - now)
+    before = api_requests(kube)
+    time.sleep(interval)
+    after = api_requests(kube)
+    return {
+        verb: after[verb] - before[verb] for verb in sorted(after) if after[verb] > before[verb]
     }
 
 

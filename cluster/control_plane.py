@@ -255,10 +255,11 @@ class ControlPlane:
             self._start(component)
         self.layout.ready_marker.write_text(f"{time.time()}\n")
 
-    def restart(self, name: str) -> None:
-        """Stop one component and start it again (fault tests: the apiserver)."""
+    def restart(self, name: str, pause: float = 0.0) -> None:
+        """Stop one component and start it again ``pause`` seconds later (fault tests)."""
         component = next(c for c in self.components if c.name == name)
         self._stop(component)
+        time.sleep(pause)
         self._start(component)
 
     def _stop(self, component: Component, grace: float = 15.0) -> None:
@@ -303,10 +304,11 @@ class ControlPlane:
     def _restart_from_file(self) -> None:
         request = self.layout.root / "restart"
         with contextlib.suppress(FileNotFoundError):
-            name = request.read_text().strip()
+            # "NAME" or "NAME SECONDS": which component, and how long it stays down.
+            name, _, pause = request.read_text().strip().partition(" ")
             request.unlink()
             log.info("restarting %s on request", name)
-            self.restart(name)
+            self.restart(name, float(pause or 0))
             (self.layout.root / "restarted").write_text(f"{name}\n")
 
 

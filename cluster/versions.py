@@ -1,7 +1,7 @@
 """The one place that names the versions of everything the local cluster builds or installs.
 
-The kind job (`scripts/kind-e2e.sh`) reads the same pins through `python -m local_cluster
-versions`, so the local cluster and kind run the same KEDA and Prometheus Operator.
+The kind job (`scripts/kind-e2e.sh`, its `read_pins`) imports KEDA and PROMETHEUS_OPERATOR
+from here, so the local cluster and kind install the same KEDA and Prometheus Operator CRDs.
 """
 
 from __future__ import annotations

@@ -35,6 +35,8 @@ PORT_NAME: Final = "http"
 LIVENESS_PATH: Final = "/healthz"
 READINESS_PATH: Final = "/readyz"
 METRICS_PATH: Final = "/metrics"
+#: Seconds the server finishes in-flight requests after SIGTERM before it exits.
+GRACEFUL_SHUTDOWN_SECONDS: Final = 20
 
 # -- Prometheus series (exposition names: counters gain ``_total``) ----------------------
 REQUESTS_METRIC: Final = "sentiment_requests"

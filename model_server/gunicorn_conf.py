@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from model_server.config import Settings
+from model_server.contract import GRACEFUL_SHUTDOWN_SECONDS
 from model_server.multiproc import MULTIPROC_ENV, prepare_metrics_dir
 
 _settings = Settings.from_env()
@@ -32,7 +33,7 @@ threads = _settings.threads
 # The heartbeat file is fchmod-ed every second: keep it in memory, not on a disk.
 worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()  # noqa: S108
 timeout = 60
-graceful_timeout = 20  # inside Kubernetes' default 30 s termination grace period
+graceful_timeout = GRACEFUL_SHUTDOWN_SECONDS  # within the pod's termination grace period
 keepalive = 5
 control_socket_disable = True  # it would live in $HOME, and several servers would share it
 accesslog = None  # requests are counted and timed in /metrics instead

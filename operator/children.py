@@ -1,17 +1,32 @@
-"""Make the live children of a resource match the desired ones, writing only differences.
+"""Make the live children of a resource exactly the desired ones, by server-side apply.
 
-Every reconcile applies the full desired state, but an object that already contains
-it is not written: an unchanged cluster sees reads only, and the operator's own
-writes do not echo back as endless change events.
+Each desired child is applied whole under the operator's field manager with ``force``:
+a field the operator stops rendering disappears, fields other managers own (an HPA's
+``replicas``, a mesh's annotations) stay. The apply is skipped only while the child is
+exactly as this process last left it (same ``resourceVersion``) and the desired object
+is unchanged (same digest); any write by anyone else, a restart of the operator or a new
+desired object sends it again, and the API server keeps a no-op apply from writing.
+
+Owned children that are no longer desired are found by label selector, confirmed by
+their controller reference, and deleted; that listing runs only when the set of desired
+children (or of kinds the cluster serves) changes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sentiment_operator.kube import KubeApi, ObjectRef
+from kubernetes.client.rest import ApiException
+from sentiment_operator.kube import KubeApi, ObjectRef, api_message
+
+# (apiVersion, kind)
+KindKey = tuple[str, str]
+OwnerKey = tuple[str, str]  # (namespace, name)
 
 
 class ChildConflict(Exception):  # noqa: N818 - named after the reason it reports
@@ -20,25 +35,10 @@ class ChildConflict(Exception):  # noqa: N818 - named after the reason it report
     reason = "ChildConflict"
 
 
-def contains(live: Any, desired: Any) -> bool:
-    """Whether ``live`` has every field of ``desired`` with the same value.
+class ChildRefused(Exception):  # noqa: N818 - named after the reason it reports
+    """The API server refused a rendered child (a field it validates and the CRD cannot)."""
 
-    Lists must have the same length and match item by item: the API server fills
-    defaults into the items (``protocol``, ``imagePullPolicy``...) but keeps order.
-    """
-    if isinstance(desired, Mapping):
-        return isinstance(live, Mapping) and all(
-            key in live and contains(live[key], value) for key, value in desired.items()
-        )
-    if isinstance(desired, list):
-        return (
-            isinstance(live, list)
-            and len(live) == len(desired)
-            and all(contains(a, b) for a, b in zip(live, desired, strict=True))
-        )
-    if isinstance(desired, int | float) and isinstance(live, str) and not isinstance(desired, bool):
-        return live == str(desired)  # a quantity given as a number comes back as a string
-    return bool(live == desired)
+    reason = "ChildInvalid"
 
 
 def controller_uid(obj: Mapping[str, Any]) -> str | None:
@@ -48,6 +48,21 @@ def controller_uid(obj: Mapping[str, Any]) -> str | None:
             uid: str | None = reference.get("uid")
             return uid
     return None
+
+
+def digest(obj: Mapping[str, Any]) -> str:
+    """A stable fingerprint of a desired object."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChildOwner:
+    """The resource whose children are applied, and the label selector they all carry."""
+
+    namespace: str
+    name: str
+    uid: str
+    selector: str
 
 
 @dataclass
@@ -69,43 +84,91 @@ class Applied:
         return bool(self.created or self.updated or self.deleted)
 
 
-def apply_children(
-    api: KubeApi,
-    desired: Sequence[Mapping[str, Any]],
-    *,
-    namespace: str,
-    owner_uid: str,
-    prunable: Iterable[tuple[str, str]] = (),
-) -> Applied:
-    """Create or update each desired child; delete owned children of kinds no longer desired.
+@dataclass
+class _Memory:
+    """What this process last left behind for one owner."""
 
-    ``prunable`` lists the (apiVersion, kind) pairs the operator may create at all; of
-    those absent from ``desired``, the objects in ``namespace`` controlled by
-    ``owner_uid`` are deleted (a kind the cluster does not serve has nothing to delete).
-    An object of the same name controlled by someone else is never touched:
-    :class:`ChildConflict`.
-    """
-    applied = Applied()
-    for child in desired:
+    applied: dict[ObjectRef, tuple[str, str]] = field(default_factory=dict)  # rv, digest
+    pruned_for: tuple[frozenset[ObjectRef], frozenset[KindKey]] | None = None
+
+
+class ChildApplier:
+    """Applies the children of many resources; remembers what it wrote to skip no-ops."""
+
+    def __init__(self, api: KubeApi) -> None:
+        self.api = api
+        self._memory: dict[OwnerKey, _Memory] = {}
+        self._lock = threading.Lock()
+
+    def apply(
+        self,
+        owner: ChildOwner,
+        desired: Sequence[Mapping[str, Any]],
+        *,
+        prunable: Iterable[KindKey] = (),
+    ) -> Applied:
+        """Apply each desired child; delete owned children of ``prunable`` kinds not desired.
+
+        An object of a desired name controlled by someone else is never touched:
+        :class:`ChildConflict`.
+        """
+        with self._lock:
+            memory = self._memory.setdefault((owner.namespace, owner.name), _Memory())
+        applied = Applied()
+        for child in desired:
+            self._apply_one(owner, child, memory, applied)
+        kinds = frozenset(prunable)
+        wanted = frozenset(ObjectRef.of(child) for child in desired)
+        if memory.pruned_for != (wanted, kinds):
+            applied.deleted = self._prune(owner, wanted, kinds)
+            memory.pruned_for = (wanted, kinds)
+        for ref in applied.deleted:
+            memory.applied.pop(ref, None)
+        return applied
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop what is remembered of a resource that is gone."""
+        with self._lock:
+            self._memory.pop((namespace, name), None)
+
+    def _apply_one(
+        self, owner: ChildOwner, child: Mapping[str, Any], memory: _Memory, applied: Applied
+    ) -> None:
         ref = ObjectRef.of(child)
-        live = api.get(ref)
+        fingerprint = digest(child)
+        live = self.api.get(ref)
         if live is not None:
             other = controller_uid(live)
-            if other is not None and other != owner_uid:
+            if other is not None and other != owner.uid:
                 raise ChildConflict(f"{ref} exists and is controlled by another owner ({other})")
-            if contains(live, child):
+            version = live["metadata"]["resourceVersion"]
+            if memory.applied.get(ref) == (version, fingerprint):
                 applied.live[ref.kind, ref.name] = live
-                continue
-        applied.live[ref.kind, ref.name] = api.apply(child)
-        (applied.created if live is None else applied.updated).append(ref)
+                return
+        try:
+            result = self.api.apply(child)
+        except ApiException as error:
+            if error.status in (400, 422):  # invalid: the same spec would fail every time
+                raise ChildRefused(f"{ref} was refused: {api_message(error)}") from None
+            raise
+        after = result["metadata"]["resourceVersion"]
+        memory.applied[ref] = (after, fingerprint)
+        applied.live[ref.kind, ref.name] = result
+        if live is None:
+            applied.created.append(ref)
+        elif after != live["metadata"]["resourceVersion"]:
+            applied.updated.append(ref)
 
-    wanted = {(child["apiVersion"], child["kind"]) for child in desired}
-    for api_version, kind in prunable:
-        if (api_version, kind) in wanted:
-            continue
-        for obj in api.list(api_version, kind, namespace) or []:
-            if controller_uid(obj) == owner_uid:
-                ref = ObjectRef(api_version, kind, namespace, obj["metadata"]["name"])
-                if api.delete(ref):
-                    applied.deleted.append(ref)
-    return applied
+    def _prune(
+        self, owner: ChildOwner, wanted: frozenset[ObjectRef], kinds: frozenset[KindKey]
+    ) -> list[ObjectRef]:
+        deleted = []
+        for api_version, kind in sorted(kinds):
+            found = self.api.list(api_version, kind, owner.namespace, selector=owner.selector)
+            for obj in found or []:
+                ref = ObjectRef(api_version, kind, owner.namespace, obj["metadata"]["name"])
+                if ref in wanted or controller_uid(obj) != owner.uid:
+                    continue
+                if self.api.delete(ref):
+                    deleted.append(ref)
+        return deleted

@@ -112,7 +112,7 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.model_version is not None and not valid_label_value(args.model_version):
         err.write(f"error: --version {args.model_version!r} is not a label value, e.g. 3\n")
         return 1
-    settings = OperatorSettings.from_env()
+    settings = OperatorSettings()
     children: list[dict[str, Any]] = []
     for resource in resources:
         name = resource.name

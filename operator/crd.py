@@ -112,6 +112,10 @@ def model_schema(model: type[BaseModel]) -> dict[str, Any]:
     return _structural(schema, schema.get("$defs", {}))
 
 
+# A printer column's JSONPath for one field of one condition.
+_CONDITION = '.status.conditions[?(@.type=="{}")].{}'
+
+
 def _printer_columns() -> list[dict[str, Any]]:
     def column(name: str, type_: str, path: str, description: str, **extra: Any) -> dict[str, Any]:
         return {"name": name, "type": type_, "jsonPath": path, "description": description, **extra}
@@ -128,7 +132,17 @@ def _printer_columns() -> list[dict[str, Any]]:
             "Version the stage or alias resolves to.",
             priority=1,
         ),
-        column("Ready", "integer", ".status.readyReplicas", "Ready model-server pods."),
+        column("Ready", "string", _CONDITION.format("Ready", "status"), "Whether it serves."),
+        column(
+            "Reason",
+            "string",
+            _CONDITION.format("Ready", "reason"),
+            "Why it is or is not ready.",
+            priority=1,
+        ),
+        column(
+            "Replicas", "integer", ".status.readyReplicas", "Ready model-server pods.", priority=1
+        ),
         column("URL", "string", ".status.url", "In-cluster URL of the Service."),
         column("Age", "date", ".metadata.creationTimestamp", "Time since creation."),
     ]

@@ -60,7 +60,7 @@ class Discovery:
         if cached is not None and now - cached[0] < self.ttl_seconds:
             return cached[1]
         try:
-            found = self.api.served_resources(group_version)
+            found = (self.api.served_kinds(group_version) or {}).values()
         except (ApiException, urllib3.exceptions.HTTPError) as error:
             if cached is None:
                 raise
@@ -68,7 +68,7 @@ class Discovery:
                 "Discovery of %s failed (%s); using the last answer", group_version, error
             )
             return cached[1]
-        plurals = frozenset(found or ())
+        plurals = frozenset(found)
         with self._lock:
             self._cache[group_version] = (now, plurals)
         return plurals

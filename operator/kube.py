@@ -4,13 +4,16 @@ The operator handles children of several API groups, some of them custom resourc
 that may be absent from a cluster, so it addresses objects by ``apiVersion``, kind and
 name, and reads and writes plain dicts (no typed models to keep in step with the
 renderers). Updates are server-side apply with the operator's field manager, so a
-field dropped from the desired state is dropped from the object too.
+field dropped from the desired state is dropped from the object too. The URL of a kind
+comes from API discovery (its resource name, the plural), fetched once per group/version.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,21 +27,6 @@ MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"  # the client sends JSON, a subset of YAML
 # (connect, read) seconds: an API call never blocks a reconcile for long.
 REQUEST_TIMEOUT = (5.0, 30.0)
-
-# Kinds whose plural is not simply the lower-cased kind plus "s".
-_IRREGULAR_PLURALS = {"Endpoints": "endpoints"}
-
-
-def plural_of(kind: str) -> str:
-    """The resource name (plural) of ``kind``, by the rules Kubernetes' own kinds follow."""
-    if kind in _IRREGULAR_PLURALS:
-        return _IRREGULAR_PLURALS[kind]
-    lower = kind.lower()
-    if lower.endswith("y") and lower[-2:-1] not in "aeiou":
-        return f"{lower[:-1]}ies"
-    if lower.endswith(("s", "x", "ch", "sh")):
-        return f"{lower}es"
-    return f"{lower}s"
 
 
 @dataclass(frozen=True)
@@ -55,16 +43,6 @@ class ObjectRef:
         """The reference of a full object (``apiVersion``, ``kind`` and ``metadata``)."""
         metadata = obj["metadata"]
         return cls(obj["apiVersion"], obj["kind"], metadata["namespace"], metadata.get("name", ""))
-
-    def collection_path(self) -> str:
-        """The URL path of this kind in this namespace (for create and list)."""
-        prefix = "/api" if "/" not in self.api_version else "/apis"
-        return f"{prefix}/{self.api_version}/namespaces/{self.namespace}/{plural_of(self.kind)}"
-
-    def path(self, subresource: str | None = None) -> str:
-        """The URL path of the object (or of one of its subresources)."""
-        path = f"{self.collection_path()}/{self.name}"
-        return f"{path}/{subresource}" if subresource else path
 
     def __str__(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
@@ -86,9 +64,26 @@ def load_api_client(kubeconfig: str | None = None) -> kubernetes.client.ApiClien
     return kubernetes.client.ApiClient(configuration)
 
 
+def api_message(error: ApiException) -> str:
+    """The API server's one-line reason from an error response (its Status ``message``)."""
+    try:
+        message = json.loads(error.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or error.reason or f"HTTP {error.status}")
+
+
 def is_not_found(error: ApiException) -> bool:
     """Whether the API said 404: no such object, or no such resource (CRD absent)."""
     return bool(error.status == 404)
+
+
+class UnknownKind(LookupError):  # noqa: N818 - named after what it reports
+    """The cluster serves no resource of this kind (its CRD is not installed)."""
+
+
+def _group_version_path(api_version: str) -> str:
+    return f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
 
 
 class KubeApi:
@@ -97,6 +92,36 @@ class KubeApi:
     def __init__(self, client: kubernetes.client.ApiClient, *, field_manager: str) -> None:
         self._client = client
         self.field_manager = field_manager
+        self._plurals: dict[str, dict[str, str]] = {}  # apiVersion → kind → plural
+        self._plurals_lock = threading.Lock()
+
+    def with_manager(self, field_manager: str) -> KubeApi:
+        """The same connection, writing as another field manager."""
+        return KubeApi(self._client, field_manager=field_manager)
+
+    def plural(self, api_version: str, kind: str) -> str:
+        """The resource name of ``kind``, from discovery (asked again for a kind not seen).
+
+        Raises :class:`UnknownKind` when the cluster does not serve it.
+        """
+        with self._plurals_lock:
+            known = self._plurals.get(api_version, {}).get(kind)
+        if known is not None:
+            return known
+        served = self.served_kinds(api_version) or {}
+        if kind not in served:
+            raise UnknownKind(f"the cluster serves no {kind} in {api_version}")
+        return served[kind]
+
+    def collection_path(self, api_version: str, kind: str, namespace: str) -> str:
+        """The URL path of a kind in a namespace (for create and list)."""
+        plural = self.plural(api_version, kind)
+        return f"{_group_version_path(api_version)}/namespaces/{namespace}/{plural}"
+
+    def path(self, ref: ObjectRef, subresource: str | None = None) -> str:
+        """The URL path of the object (or of one of its subresources)."""
+        path = f"{self.collection_path(ref.api_version, ref.kind, ref.namespace)}/{ref.name}"
+        return f"{path}/{subresource}" if subresource else path
 
     def _call(
         self,
@@ -120,20 +145,28 @@ class KubeApi:
         )
 
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
-        """The object, or None when it does not exist."""
+        """The object, or None when it (or its kind) does not exist."""
         try:
-            result: dict[str, Any] = self._call("GET", ref.path())
+            result: dict[str, Any] = self._call("GET", self.path(ref))
+        except UnknownKind:
+            return None
         except ApiException as error:
             if is_not_found(error):
                 return None
             raise
         return result
 
-    def list(self, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]] | None:
-        """All objects of a kind in a namespace, or None when the cluster lacks the kind."""
-        probe = ObjectRef(api_version, kind, namespace, "")
+    def list(
+        self, api_version: str, kind: str, namespace: str, *, selector: str | None = None
+    ) -> list[dict[str, Any]] | None:
+        """The objects of a kind in a namespace (matching a label ``selector``), or None
+        when the cluster lacks the kind."""
+        query = [("labelSelector", selector)] if selector else []
         try:
-            result = self._call("GET", probe.collection_path())
+            path = self.collection_path(api_version, kind, namespace)
+            result = self._call("GET", path, query=query)
+        except UnknownKind:
+            return None
         except ApiException as error:
             if is_not_found(error):
                 return None
@@ -145,7 +178,7 @@ class KubeApi:
         """Create the object; it must not exist yet."""
         result: dict[str, Any] = self._call(
             "POST",
-            ObjectRef.of(obj).collection_path(),
+            self.collection_path(obj["apiVersion"], obj["kind"], obj["metadata"]["namespace"]),
             body=dict(obj),
             query=[("fieldManager", self.field_manager)],
         )
@@ -155,7 +188,7 @@ class KubeApi:
         """Server-side apply the full desired object (creating it), taking over conflicts."""
         result: dict[str, Any] = self._call(
             "PATCH",
-            ObjectRef.of(obj).path(),
+            self.path(ObjectRef.of(obj)),
             body=dict(obj),
             content_type=APPLY_PATCH,
             query=[("fieldManager", self.field_manager), ("force", "true")],
@@ -167,30 +200,41 @@ class KubeApi:
     ) -> dict[str, Any]:
         """JSON-merge-patch the object (or its ``status`` subresource)."""
         result: dict[str, Any] = self._call(
-            "PATCH", ref.path(subresource), body=dict(patch), content_type=MERGE_PATCH
+            "PATCH", self.path(ref, subresource), body=dict(patch), content_type=MERGE_PATCH
         )
         return result
 
     def delete(self, ref: ObjectRef) -> bool:
         """Delete the object (its dependents in the background); False if it was gone."""
         try:
-            self._call("DELETE", ref.path(), body={"propagationPolicy": "Background"})
+            self._call("DELETE", self.path(ref), body={"propagationPolicy": "Background"})
+        except UnknownKind:
+            return False
         except ApiException as error:
             if is_not_found(error):
                 return False
             raise
         return True
 
-    def served_resources(self, group_version: str) -> set[str] | None:
-        """The resource names discovery lists for a group/version; None if it serves none."""
-        prefix = "/api" if "/" not in group_version else "/apis"
+    def served_kinds(self, api_version: str) -> dict[str, str] | None:
+        """Kind → plural of what discovery lists for a group/version; None if it serves none.
+
+        Subresources (``deployments/status``) are left out.
+        """
         try:
-            result = self._call("GET", f"{prefix}/{group_version}")
+            result = self._call("GET", _group_version_path(api_version))
         except ApiException as error:
             if is_not_found(error):
                 return None
             raise
-        return {resource["name"] for resource in result.get("resources") or []}
+        served = {
+            resource["kind"]: resource["name"]
+            for resource in result.get("resources") or []
+            if "/" not in resource["name"]
+        }
+        with self._plurals_lock:
+            self._plurals[api_version] = served
+        return served
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """The decoded string data of a Secret, or None when it does not exist."""

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sentiment_operator.children import Applied, ChildConflict, apply_children
+from sentiment_operator.children import (
+    Applied,
+    ChildApplier,
+    ChildConflict,
+    ChildOwner,
+    ChildRefused,
+)
 from sentiment_operator.discovery import Discovery
 from sentiment_operator.kube import KubeApi, ObjectRef
 from sentiment_operator.registry import (
@@ -37,6 +43,7 @@ from sentiment_operator.render import (
     service_url,
 )
 from sentiment_operator.render.kinds import Resource
+from sentiment_operator.render.labels import owned_selector
 from sentiment_operator.settings import OperatorSettings
 from sentiment_operator.spec import API_VERSION, KIND, SentimentModelSpec, SpecError, parse_spec
 from sentiment_operator.status import (
@@ -86,6 +93,7 @@ class Reconciler:
         self.settings = settings
         self._clock = clock
         self.discovery = discovery or Discovery(api)
+        self.children = ChildApplier(api)
 
     def reconcile(self, namespace: str, name: str, *, max_age: float | None = None) -> Outcome:
         """Bring one resource and its children in line.
@@ -95,6 +103,7 @@ class Reconciler:
         """
         body = self.api.get(ObjectRef(API_VERSION, KIND, namespace, name))
         if body is None or body["metadata"].get("deletionTimestamp"):
+            self.children.forget(namespace, name)
             return Outcome(body=None)  # gone or going: its children go with it
         previous: dict[str, Any] = dict(body.get("status") or {})
         generation = body["metadata"].get("generation")
@@ -142,7 +151,7 @@ class Reconciler:
                 deployment, pin, failed = self._deploy(
                     owner, spec, pin, failed, last_ready, served, events
                 )
-            except ChildConflict as error:
+            except (ChildConflict, ChildRefused) as error:
                 apply_error = (error.reason, str(error))
         rollout = rollout_of(deployment)
         if rollout is not None and rollout.complete and rollout.version is not None:
@@ -245,11 +254,9 @@ class Reconciler:
     ) -> Applied:
         """Apply the children the cluster can take; delete owned ones no longer desired."""
         desired, _ = partition_by_crd(render_children(owner, spec, version, self.settings), served)
-        applied = apply_children(
-            self.api,
+        applied = self.children.apply(
+            ChildOwner(owner.namespace, owner.name, owner.uid, owned_selector(owner.name)),
             desired,
-            namespace=owner.namespace,
-            owner_uid=owner.uid,
             prunable=[
                 (kind.api_version, kind.kind) for kind in CHILD_KINDS if kind.resource in served
             ],

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import kopf
+from pydantic import ValidationError
 from sentiment_operator import handlers
-from sentiment_operator.discovery import DEFAULT_TTL_SECONDS, Discovery
+from sentiment_operator.discovery import Discovery
 from sentiment_operator.kube import KubeApi, load_api_client
 from sentiment_operator.reconcile import Reconciler
 from sentiment_operator.registry import VersionCache, configure_http_defaults
@@ -27,42 +26,6 @@ from sentiment_operator.settings import OperatorSettings
 from sentiment_operator.spec import GROUP
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RuntimeOptions:
-    """How the operator process behaves, from ``SENTIMENT_*`` environment variables."""
-
-    retry_base_seconds: float = 5.0
-    retry_max_seconds: float = 300.0
-    registry_timeout_seconds: int = 10
-    workers: int = 8
-    log_level: str = "INFO"
-    discovery_seconds: float = DEFAULT_TTL_SECONDS
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> RuntimeOptions:
-        """Read ``SENTIMENT_RETRY_BASE_SECONDS``, ``..._RETRY_MAX_SECONDS``,
-        ``..._REGISTRY_TIMEOUT_SECONDS``, ``..._WORKERS``, ``..._LOG_LEVEL`` and
-        ``..._DISCOVERY_SECONDS`` (how long the list of served CRDs is cached)."""
-        env = os.environ if environ is None else environ
-        defaults = cls()
-        return cls(
-            retry_base_seconds=float(
-                env.get("SENTIMENT_RETRY_BASE_SECONDS", defaults.retry_base_seconds)
-            ),
-            retry_max_seconds=float(
-                env.get("SENTIMENT_RETRY_MAX_SECONDS", defaults.retry_max_seconds)
-            ),
-            registry_timeout_seconds=int(
-                env.get("SENTIMENT_REGISTRY_TIMEOUT_SECONDS", defaults.registry_timeout_seconds)
-            ),
-            workers=int(env.get("SENTIMENT_WORKERS", defaults.workers)),
-            log_level=env.get("SENTIMENT_LOG_LEVEL", defaults.log_level).upper(),
-            discovery_seconds=float(
-                env.get("SENTIMENT_DISCOVERY_SECONDS", defaults.discovery_seconds)
-            ),
-        )
 
 
 def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
@@ -100,24 +63,23 @@ async def operate(
     clusterwide: bool = False,
     liveness_endpoint: str | None = None,
     stop_flag: asyncio.Event | None = None,
-    environ: Mapping[str, str] | None = None,
+    settings: OperatorSettings | None = None,
 ) -> None:
     """Run the operator in the current event loop until it is stopped."""
-    options = RuntimeOptions.from_env(environ)
-    settings = OperatorSettings.from_env(environ)
-    configure_http_defaults(timeout_seconds=options.registry_timeout_seconds)
+    settings = settings or OperatorSettings()
+    configure_http_defaults(timeout_seconds=settings.registry_timeout_seconds)
     api = KubeApi(load_api_client(), field_manager=settings.field_manager)
-    with ThreadPoolExecutor(options.workers, thread_name_prefix="reconcile") as executor:
+    with ThreadPoolExecutor(settings.workers, thread_name_prefix="reconcile") as executor:
         runtime = handlers.Runtime(
             reconciler=Reconciler(
                 api,
                 VersionCache(),
                 settings,
-                discovery=Discovery(api, ttl_seconds=options.discovery_seconds),
+                discovery=Discovery(api, ttl_seconds=settings.discovery_seconds),
             ),
             executor=executor,
-            retry_base_seconds=options.retry_base_seconds,
-            retry_max_seconds=options.retry_max_seconds,
+            retry_base_seconds=settings.retry_base_seconds,
+            retry_max_seconds=settings.retry_max_seconds,
         )
         registry = kopf.OperatorRegistry()
         handlers.register(registry)
@@ -142,5 +104,19 @@ def run(
     """Run the operator until SIGINT or SIGTERM: the ``sentiment-operator run`` command."""
     if clusterwide == bool(namespaces):
         raise ValueError("watch either some namespaces or all of them (clusterwide)")
-    configure_logging(RuntimeOptions.from_env().log_level)
-    asyncio.run(operate(namespaces, clusterwide=clusterwide, liveness_endpoint=liveness_endpoint))
+    try:
+        settings = OperatorSettings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"SENTIMENT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
+        )
+        raise SystemExit(f"sentiment-operator: invalid settings: {problems}") from None
+    configure_logging(settings.log_level)
+    asyncio.run(
+        operate(
+            namespaces,
+            clusterwide=clusterwide,
+            liveness_endpoint=liveness_endpoint,
+            settings=settings,
+        )
+    )

@@ -1,28 +1,48 @@
-"""Operator-wide settings, read once from the environment."""
+"""Operator-wide settings, read once from ``SENTIMENT_*`` environment variables."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Literal
 
-DEFAULT_SERVER_IMAGE = "ghcr.io/sentiment-operator/model-server:0.1.0"
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Where the release workflow publishes the images by default (REGISTRY/OWNER), and their
+#: tag: the package version. deploy/kustomization.yaml names the same in its `images:`
+#: entry, from which it derives SENTIMENT_DEFAULT_SERVER_IMAGE; a unit test keeps them equal.
+IMAGE_REPOSITORY = "ghcr.io/sentiment-operator"
+IMAGE_TAG = "0.1.0"
+DEFAULT_SERVER_IMAGE = f"{IMAGE_REPOSITORY}/model-server:{IMAGE_TAG}"
 
 
-@dataclass(frozen=True)
-class OperatorSettings:
-    """Settings that are the same for every SentimentModel the operator manages."""
+class OperatorSettings(BaseSettings):
+    """Settings that are the same for every SentimentModel the operator manages.
 
-    default_image: str = DEFAULT_SERVER_IMAGE
-    field_manager: str = "sentiment-operator"
-    cluster_domain: str = "cluster.local"
+    Each field is read from ``SENTIMENT_<FIELD>`` (``SENTIMENT_DEFAULT_SERVER_IMAGE``...);
+    a value that does not validate stops the operator at start with the field's name.
+    """
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
-        """Build from ``SENTIMENT_*`` variables of ``environ`` (default: the process env)."""
-        env = os.environ if environ is None else environ
-        return cls(
-            default_image=env.get("SENTIMENT_DEFAULT_SERVER_IMAGE") or DEFAULT_SERVER_IMAGE,
-            field_manager=env.get("SENTIMENT_FIELD_MANAGER") or cls.field_manager,
-            cluster_domain=env.get("SENTIMENT_CLUSTER_DOMAIN") or cls.cluster_domain,
-        )
+    model_config = SettingsConfigDict(env_prefix="SENTIMENT_", frozen=True, extra="ignore")
+
+    default_server_image: str = Field(
+        default=DEFAULT_SERVER_IMAGE,
+        min_length=1,
+        description="Image when spec.server.image is unset.",
+    )
+    field_manager: str = Field(
+        default="sentiment-operator",
+        min_length=1,
+        max_length=128,
+        description="Server-side apply manager.",
+    )
+    cluster_domain: str = Field(
+        default="cluster.local", min_length=1, description="For status.url."
+    )
+    retry_base_seconds: float = Field(default=5.0, gt=0, description="First retry after a fault.")
+    retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest retry back-off.")
+    registry_timeout_seconds: int = Field(default=10, ge=1, le=300, description="Per MLflow call.")
+    workers: int = Field(default=8, ge=1, le=64, description="Reconcile threads.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
+    discovery_seconds: float = Field(
+        default=30.0, gt=0, description="How long the list of served optional CRDs is cached."
+    )

@@ -21,7 +21,6 @@ from pydantic import (
     Field,
     ValidationError,
     WithJsonSchema,
-    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -45,6 +44,8 @@ from sentiment_operator.rules import (
     valid_label_key,
 )
 
+from model_server.contract import OPERATOR_ENV
+
 GROUP = "mlops.sentiment-operator.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -54,16 +55,7 @@ SINGULAR = "sentimentmodel"
 SHORT_NAMES = ["sm", "smodel"]
 
 # Set by the operator on the model-server container; a user env entry may not shadow them.
-RESERVED_ENV = (
-    "MODEL_URI",
-    "MODEL_NAME",
-    "MODEL_VERSION",
-    "MLFLOW_TRACKING_URI",
-    "PORT",
-    "WORKERS",
-    "PROMETHEUS_MULTIPROC_DIR",
-    "HOME",
-)
+RESERVED_ENV = OPERATOR_ENV
 
 Stage = Literal["Staging", "Production"]
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -225,6 +217,84 @@ _IMAGE_MESSAGE = (
 )
 
 
+_LABEL_KEY_MESSAGE = (
+    "label keys must be [prefix/]name: an optional DNS-subdomain prefix of at most 253 "
+    "characters, then a name of at most 63 of A-Z, a-z, 0-9, '-', '_' and '.', beginning and "
+    "ending with a letter or digit"
+)
+LabelValue = Annotated[
+    str,
+    Field(max_length=LABEL_VALUE_MAX_LENGTH),
+    Pattern(
+        LABEL_VALUE,
+        "a label value must be empty or A-Z, a-z, 0-9, '-', '_' and '.', beginning and "
+        "ending with a letter or digit",
+    ),
+]
+
+
+def _check_label_keys(labels: dict[str, str]) -> dict[str, str]:
+    bad = [key for key in labels if not valid_label_key(key)]
+    if bad:
+        raise ValueError(f"{_LABEL_KEY_MESSAGE} (got {', '.join(map(repr, bad))})")
+    return labels
+
+
+LabelMap = Annotated[dict[str, LabelValue], AfterValidator(_check_label_keys)]
+
+
+def _label_map(description: str) -> Any:
+    """A field of Kubernetes labels, checked at admission and by pydantic alike."""
+    return Field(
+        default_factory=dict,
+        max_length=32,
+        description=f"{description} Keys and values must be valid Kubernetes label keys "
+        "and values.",
+        json_schema_extra=_rule(
+            f"self.all(k, k.matches({cel_regex(LABEL_KEY)})"
+            f" && k.matches({cel_regex(LABEL_KEY_LENGTHS)}))",
+            _LABEL_KEY_MESSAGE,
+        ),
+    )
+
+
+class Toleration(_SpecModel):
+    """A core/v1 Toleration: lets the pods run on nodes with a matching taint."""
+
+    key: str | None = Field(
+        default=None, max_length=316, description="Taint key; empty with Exists matches all."
+    )
+    operator: Literal["Equal", "Exists"] = Field(
+        default="Equal", description="Equal compares the value; Exists matches any value."
+    )
+    value: str | None = Field(default=None, max_length=63, description="Taint value.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect to tolerate; empty matches all."
+    )
+    toleration_seconds: int | None = Field(
+        default=None, ge=0, description="For NoExecute: how long the pod stays once tainted."
+    )
+
+
+def _kubernetes_object(description: str) -> Any:
+    """A core/v1 object passed to the pods as given; the API server validates it there."""
+    return WithJsonSchema(
+        {"type": "object", "x-kubernetes-preserve-unknown-fields": True, "description": description}
+    )
+
+
+Affinity = Annotated[
+    dict[str, Any],
+    _kubernetes_object(
+        "A core/v1 Affinity (nodeAffinity, podAffinity, podAntiAffinity) for the pods."
+    ),
+]
+SpreadConstraint = Annotated[
+    dict[str, Any], _kubernetes_object("A core/v1 TopologySpreadConstraint for the pods.")
+]
+_AFFINITY_KEYS = ("nodeAffinity", "podAffinity", "podAntiAffinity")
+
+
 class ServerSpec(_SpecModel):
     """The model-server pods."""
 
@@ -254,6 +324,25 @@ class ServerSpec(_SpecModel):
         description="Container port named http. At least 1024: the container runs as non-root "
         "without capabilities.",
     )
+    service_account_name: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
+        description="ServiceAccount the pods run as, e.g. one bound to a cloud identity for "
+        "reading model artifacts (workload identity). Defaults to the namespace's default.",
+    )
+    node_selector: LabelMap = _label_map("Node labels the pods must be scheduled on.")
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=32, description="Taints the pods tolerate."
+    )
+    affinity: Affinity | None = Field(
+        default=None, description="Node and pod affinity rules of the pods."
+    )
+    topology_spread_constraints: list[SpreadConstraint] = Field(
+        default_factory=list,
+        max_length=8,
+        description="How the pods spread over zones or nodes.",
+    )
     resources: ResourcesSpec = Field(
         default_factory=_default_resources,
         description="Compute resources of the container. Replaces the defaults as a whole "
@@ -274,6 +363,15 @@ class ServerSpec(_SpecModel):
             ),
         },
     )
+
+    @model_validator(mode="after")
+    def _affinity_kinds(self) -> Self:
+        unknown = sorted(set(self.affinity or {}) - set(_AFFINITY_KEYS))
+        if unknown:
+            raise ValueError(
+                f"affinity takes {', '.join(_AFFINITY_KEYS)}, not {', '.join(unknown)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _env_names_free(self) -> Self:
@@ -416,47 +514,15 @@ class AutoscalingSpec(_SpecModel):
         return self
 
 
-_LABEL_KEY_MESSAGE = (
-    "label keys must be [prefix/]name: an optional DNS-subdomain prefix of at most 253 "
-    "characters, then a name of at most 63 of A-Z, a-z, 0-9, '-', '_' and '.', beginning and "
-    "ending with a letter or digit"
-)
-LabelValue = Annotated[
-    str,
-    Field(max_length=LABEL_VALUE_MAX_LENGTH),
-    Pattern(
-        LABEL_VALUE,
-        "a label value must be empty or A-Z, a-z, 0-9, '-', '_' and '.', beginning and "
-        "ending with a letter or digit",
-    ),
-]
-
-
 class MonitoringSpec(_SpecModel):
     """Prometheus Operator scraping and the Grafana dashboard."""
 
     enabled: bool = Field(default=False, description="Create a ServiceMonitor for the pods.")
     interval: str = Field(default="30s", pattern=DURATION, description="Scrape interval.")
-    labels: dict[str, LabelValue] = Field(
-        default_factory=dict,
-        max_length=32,
-        description="Extra ServiceMonitor labels, e.g. release: kube-prometheus-stack. Keys "
-        "and values must be valid Kubernetes label keys and values.",
-        json_schema_extra=_rule(
-            f"self.all(k, k.matches({cel_regex(LABEL_KEY)})"
-            f" && k.matches({cel_regex(LABEL_KEY_LENGTHS)}))",
-            _LABEL_KEY_MESSAGE,
-        ),
+    labels: LabelMap = _label_map(
+        "Extra ServiceMonitor labels, e.g. release: kube-prometheus-stack."
     )
     dashboard: bool = Field(default=False, description="Create a Grafana dashboard ConfigMap.")
-
-    @field_validator("labels")
-    @classmethod
-    def _label_keys(cls, labels: dict[str, str]) -> dict[str, str]:
-        bad = [key for key in labels if not valid_label_key(key)]
-        if bad:
-            raise ValueError(f"{_LABEL_KEY_MESSAGE} (got {', '.join(map(repr, bad))})")
-        return labels
 
 
 class IstioSpec(_SpecModel):

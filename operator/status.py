@@ -50,7 +50,8 @@ class Rollout:
 
 
 def rollout_of(deployment: Mapping[str, Any] | None) -> Rollout | None:
-    """Judge a Deployment the way ``kubectl rollout status`` does; None when it is absent.
+    """Judge a Deployment the way ``kubectl rollout status`` does, and wait until no old pod
+    is left terminating; None when it is absent.
 
     The status only counts once the controller has observed the current generation:
     a template just re-pinned by the operator is neither complete nor failed yet.
@@ -67,6 +68,9 @@ def rollout_of(deployment: Mapping[str, Any] | None) -> Rollout | None:
     updated = int(status.get("updatedReplicas") or 0)
     available = int(status.get("availableReplicas") or 0)
     ready = int(status.get("readyReplicas") or 0)
+    # Pods of the old template still shutting down (and perhaps serving their last
+    # requests); the controller reports them since Kubernetes 1.33.
+    terminating = int(status.get("terminatingReplicas") or 0)
     generation = metadata.get("generation")
     observed_generation = status.get("observedGeneration")
     observed = (
@@ -79,7 +83,12 @@ def rollout_of(deployment: Mapping[str, Any] | None) -> Rollout | None:
     )
     failed = observed and progressing.get("reason") == DEADLINE_EXCEEDED
     complete = (
-        observed and not failed and updated >= wanted and total <= updated and available >= updated
+        observed
+        and not failed
+        and updated >= wanted
+        and total <= updated
+        and available >= updated
+        and terminating == 0
     )
     if failed:
         detail = progressing.get("message") or "the rollout exceeded its progress deadline"
@@ -87,6 +96,8 @@ def rollout_of(deployment: Mapping[str, Any] | None) -> Rollout | None:
         detail = "waiting for the Deployment controller to observe the new template"
     else:
         detail = f"{updated}/{wanted} replicas updated, {available} available"
+        if terminating:
+            detail += f", {terminating} old still terminating"
     return Rollout(version, complete, failed, ready, detail)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from sentiment_operator.render.dashboard import render_dashboard
 from sentiment_operator.render.deployment import model_uri, render_deployment
+from sentiment_operator.render.disruption import render_disruption_budget, wants_disruption_budget
 from sentiment_operator.render.kinds import (
     CHILD_KINDS,
     ChildKind,
@@ -32,6 +33,7 @@ __all__ = [
     "render_children",
     "render_dashboard",
     "render_deployment",
+    "render_disruption_budget",
     "render_scaled_object",
     "render_service",
     "render_service_monitor",
@@ -52,6 +54,8 @@ def render_children(
         render_deployment(owner, spec, version, settings),
         render_service(owner, spec, settings),
     ]
+    if wants_disruption_budget(spec):
+        children.append(render_disruption_budget(owner, spec))
     if spec.monitoring.enabled:
         children.append(render_service_monitor(owner, spec))
     if spec.autoscaling.enabled:

@@ -14,6 +14,22 @@ from sentiment_operator.render.owner import Owner, child_metadata
 from sentiment_operator.settings import OperatorSettings
 from sentiment_operator.spec import SentimentModelSpec
 
+from model_server.contract import (
+    ENV_HOME,
+    ENV_METRICS_DIR,
+    ENV_MODEL_NAME,
+    ENV_MODEL_URI,
+    ENV_MODEL_VERSION,
+    ENV_PORT,
+    ENV_TRACKING_URI,
+    ENV_WORKERS,
+    GRACEFUL_SHUTDOWN_SECONDS,
+    LIVENESS_PATH,
+    METRICS_PATH,
+    PORT_NAME,
+    READINESS_PATH,
+)
+
 CONTAINER_NAME = "model-server"
 RUN_AS_USER = 10001
 # Paths inside the container, each on its own emptyDir (the root filesystem is read-only).
@@ -25,6 +41,10 @@ REVISION_HISTORY_LIMIT = 5
 # period x failureThreshold = 5 minutes for downloading and loading the model.
 STARTUP_PERIOD_SECONDS = 5
 STARTUP_FAILURE_THRESHOLD = 60
+# A terminating pod keeps serving this long before SIGTERM: the endpoint controller and
+# kube-proxy take it out of the Service first, so a rollout drops no request.
+PRE_STOP_SECONDS = 5
+TERMINATION_GRACE_SECONDS = PRE_STOP_SECONDS + GRACEFUL_SHUTDOWN_SECONDS + 5
 
 
 def model_uri(model_name: str, version: str) -> str:
@@ -34,14 +54,14 @@ def model_uri(model_name: str, version: str) -> str:
 
 def _env(spec: SentimentModelSpec, version: str) -> list[dict[str, str]]:
     pinned = {
-        "MODEL_URI": model_uri(spec.model.name, version),
-        "MODEL_NAME": spec.model.name,
-        "MODEL_VERSION": version,
-        "MLFLOW_TRACKING_URI": spec.registry.tracking_uri,
-        "PORT": str(spec.server.port),
-        "WORKERS": str(spec.server.workers),
-        "PROMETHEUS_MULTIPROC_DIR": METRICS_DIR,
-        "HOME": TMP_DIR,
+        ENV_MODEL_URI: model_uri(spec.model.name, version),
+        ENV_MODEL_NAME: spec.model.name,
+        ENV_MODEL_VERSION: version,
+        ENV_TRACKING_URI: spec.registry.tracking_uri,
+        ENV_PORT: str(spec.server.port),
+        ENV_WORKERS: str(spec.server.workers),
+        ENV_METRICS_DIR: METRICS_DIR,
+        ENV_HOME: TMP_DIR,
     }
     extra = {variable.name: variable.value for variable in spec.server.env}
     return [{"name": name, "value": value} for name, value in (pinned | extra).items()]
@@ -49,7 +69,7 @@ def _env(spec: SentimentModelSpec, version: str) -> list[dict[str, str]]:
 
 def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
     return {
-        "httpGet": {"path": path, "port": "http"},
+        "httpGet": {"path": path, "port": PORT_NAME},
         "periodSeconds": period,
         "timeoutSeconds": 3,
         "failureThreshold": failures,
@@ -62,9 +82,9 @@ def _container(
     server = spec.server
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
-        "image": server.image or settings.default_image,
+        "image": server.image or settings.default_server_image,
         "imagePullPolicy": server.image_pull_policy,
-        "ports": [{"name": "http", "containerPort": server.port, "protocol": "TCP"}],
+        "ports": [{"name": PORT_NAME, "containerPort": server.port, "protocol": "TCP"}],
         "env": _env(spec, version),
     }
     if spec.registry.credentials_secret:
@@ -78,10 +98,11 @@ def _container(
         container["resources"] = resources
     container |= {
         "startupProbe": _probe(
-            "/healthz", period=STARTUP_PERIOD_SECONDS, failures=STARTUP_FAILURE_THRESHOLD
+            LIVENESS_PATH, period=STARTUP_PERIOD_SECONDS, failures=STARTUP_FAILURE_THRESHOLD
         ),
-        "readinessProbe": _probe("/readyz", period=5, failures=3),
-        "livenessProbe": _probe("/healthz", period=10, failures=3),
+        "readinessProbe": _probe(READINESS_PATH, period=5, failures=3),
+        "livenessProbe": _probe(LIVENESS_PATH, period=10, failures=3),
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "privileged": False,
@@ -105,13 +126,37 @@ def _mesh_labels(spec: SentimentModelSpec) -> dict[str, str]:
     return {"sidecar.istio.io/inject": "true"} if spec.istio.enabled else {}
 
 
+def _placement(spec: SentimentModelSpec, instance: str) -> dict[str, Any]:
+    """Identity and scheduling fields of the pod spec, those the resource sets."""
+    server = spec.server
+    placement: dict[str, Any] = {}
+    if server.service_account_name:
+        placement["serviceAccountName"] = server.service_account_name
+    if server.node_selector:
+        placement["nodeSelector"] = dict(server.node_selector)
+    if server.tolerations:
+        placement["tolerations"] = [
+            toleration.model_dump(by_alias=True, exclude_none=True)
+            for toleration in server.tolerations
+        ]
+    if server.affinity:
+        placement["affinity"] = server.affinity
+    if server.topology_spread_constraints:
+        # Spread this resource's pods unless the constraint says which pods it counts.
+        own = {"labelSelector": {"matchLabels": selector_labels(instance)}}
+        placement["topologySpreadConstraints"] = [
+            own | constraint for constraint in server.topology_spread_constraints
+        ]
+    return placement
+
+
 def _pod_annotations(spec: SentimentModelSpec, version: str) -> dict[str, str]:
     return {
         MODEL_NAME_ANNOTATION: spec.model.name,
         MODEL_VERSION_ANNOTATION: version,
         "prometheus.io/scrape": "true",
         "prometheus.io/port": str(spec.server.port),
-        "prometheus.io/path": "/metrics",
+        "prometheus.io/path": METRICS_PATH,
     }
 
 
@@ -138,6 +183,7 @@ def render_deployment(
             },
             "spec": {
                 "automountServiceAccountToken": False,
+                "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
                 "enableServiceLinks": False,
                 "securityContext": {
                     "runAsNonRoot": True,
@@ -146,6 +192,7 @@ def render_deployment(
                     "fsGroup": RUN_AS_USER,
                     "seccompProfile": {"type": "RuntimeDefault"},
                 },
+                **_placement(spec, owner.name),
                 "containers": [_container(spec, version, settings)],
                 "volumes": [
                     {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},

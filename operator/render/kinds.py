@@ -70,11 +70,15 @@ SCALED_OBJECT = ChildKind(
     unavailable_condition="AutoscalingUnavailable",
 )
 CONFIG_MAP = ChildKind("v1", "ConfigMap", "configmaps", required_crd=False)
+DISRUPTION_BUDGET = ChildKind(
+    "policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", required_crd=False
+)
 
 # In apply order: a TriggerAuthentication exists before the ScaledObject that refers to it.
 CHILD_KINDS: tuple[ChildKind, ...] = (
     DEPLOYMENT,
     SERVICE,
+    DISRUPTION_BUDGET,
     SERVICE_MONITOR,
     TRIGGER_AUTHENTICATION,
     SCALED_OBJECT,

@@ -40,3 +40,9 @@ def standard_labels(instance: str, version: str | None = None) -> dict[str, str]
         "app.kubernetes.io/managed-by": MANAGED_BY,
     }
     return labels
+
+
+def owned_selector(instance: str) -> str:
+    """The label selector (text form) that every child of the resource ``instance`` matches."""
+    labels = selector_labels(instance) | {"app.kubernetes.io/managed-by": MANAGED_BY}
+    return ",".join(f"{key}={value}" for key, value in labels.items())

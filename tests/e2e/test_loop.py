@@ -242,6 +242,7 @@ def test_train_promote_serve_promote_again_scale_and_delete(
     print(f"answers through the rollout: {dict(poller.answers)}")
     assert poller.answers["1"], poller.answers
     assert poller.answers["2"], poller.answers
+    assert poller.failures == 0, poller.answers  # old pods left the Service before stopping
     assert predict(url, REVIEWS[0])["model"]["version"] == "2"
     wait_for(
         lambda: cluster.status(NAMESPACE, NAME).get("lastReadyVersion") == "2",

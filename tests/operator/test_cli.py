@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import types
@@ -52,6 +53,19 @@ def test_crd_prints_the_committed_file() -> None:
     code, out, _ = invoke("crd")
     assert code == 0
     assert out == (ROOT / "crds" / "sentimentmodel.yaml").read_text()
+
+
+def test_an_invalid_setting_stops_the_operator_with_one_line_naming_it() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sentiment_operator", "run", "--all-namespaces"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "SENTIMENT_WORKERS": "many", "KUBECONFIG": "/nonexistent"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("sentiment-operator: invalid settings: ")
+    assert "SENTIMENT_WORKERS" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_module_entry_point_runs_the_cli() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from sentiment_operator.cli import crd_text
 from sentiment_operator.crd import build_crd
 from sentiment_operator.rules import KNOWN_CREDENTIAL_ENV
 from sentiment_operator.spec import (
+    CONDITION_TYPES,
     SHORT_NAMES,
     Condition,
     SentimentModelStatus,
@@ -76,6 +78,10 @@ def test_schema_is_structural() -> None:
             continue
         assert not {"anyOf", "oneOf", "allOf", "not"} & set(node), path
         assert node.get("type") in {"object", "array", "string", "integer", "boolean"}, path
+        if node.get("x-kubernetes-preserve-unknown-fields"):
+            assert node["type"] == "object", path  # a Kubernetes object passed on as given
+            assert not {"properties", "additionalProperties"} & set(node), path
+            continue
         if node["type"] == "object" and path != ".metadata":
             assert ("properties" in node) != ("additionalProperties" in node), path
             assert node.get("additionalProperties", {}) is not False, path
@@ -166,9 +172,18 @@ def test_names_subresources_and_columns() -> None:
     assert version["subresources"] == {"status": {}}
     columns = {column["name"]: column for column in version["additionalPrinterColumns"]}
     assert {"Model", "Stage", "Alias", "Serving", "Ready", "URL", "Age"} <= set(columns)
+    assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
     for column in columns.values():
         assert column["description"]
         if column["jsonPath"].startswith(".metadata"):
+            continue
+        condition = re.fullmatch(
+            r'\.status\.conditions\[\?\(@\.type=="(\w+)"\)\]\.(\w+)', column["jsonPath"]
+        )
+        if condition:
+            assert condition[1] in CONDITION_TYPES
+            item = SCHEMA["properties"]["status"]["properties"]["conditions"]["items"]
+            assert item["properties"][condition[2]]["type"] == column["type"]
             continue
         node = SCHEMA
         for part in column["jsonPath"].strip(".").split("."):
@@ -411,3 +426,20 @@ def test_crd_admits_only_names_a_service_can_take(name: str, admitted: bool) -> 
     obj["metadata"]["name"] = name
     _, failures = admit(CRD, obj)
     assert (failures == []) is admitted
+
+
+def spec_fields(node: dict[str, Any], path: str = "") -> Iterator[str]:
+    """Dotted paths of the spec's fields that the README documents (sections are opened,
+    objects with a default of their own, like ``server.resources``, are one field)."""
+    for name, sub in node.get("properties", {}).items():
+        here = f"{path}.{name}" if path else name
+        if sub.get("type") == "object" and "properties" in sub and not sub.get("default"):
+            yield from spec_fields(sub, here)
+        else:
+            yield here
+
+
+def test_the_readme_reference_documents_every_spec_field() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [path for path in spec_fields(SPEC_SCHEMA) if f"| `{path}` |" not in readme]
+    assert missing == []

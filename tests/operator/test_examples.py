@@ -59,11 +59,16 @@ def test_full_example_switches_every_option_on() -> None:
     assert spec.monitoring.labels
     assert spec.istio.enabled
     assert spec.server.env
+    assert spec.server.node_selector
+    assert spec.server.tolerations
+    assert spec.server.affinity
+    assert spec.server.topology_spread_constraints
     owner = Owner("v", "SentimentModel", "imdb", "default", "uid-1")
     kinds = [child["kind"] for child in render_children(owner, spec, "1", SETTINGS)]
     assert kinds == [
         "Deployment",
         "Service",
+        "PodDisruptionBudget",
         "ServiceMonitor",
         "TriggerAuthentication",
         "ScaledObject",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pydantic
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -193,7 +194,7 @@ def test_no_secret_reference_without_credentials() -> None:
 def test_image_defaults_to_the_operator_setting() -> None:
     default = render_deployment(OWNER, spec_with(), "3", SETTINGS)
     assert container(default)["image"] == DEFAULT_SERVER_IMAGE
-    custom = OperatorSettings(default_image="registry.local/server:1")
+    custom = OperatorSettings(default_server_image="registry.local/server:1")
     assert container(render_deployment(OWNER, spec_with(), "3", custom))["image"] == (
         "registry.local/server:1"
     )
@@ -301,17 +302,19 @@ def test_owner_from_a_kubernetes_object() -> None:
     assert Owner.from_object(body) == OWNER
 
 
-def test_settings_from_environment() -> None:
-    assert OperatorSettings.from_env({}) == OperatorSettings()
-    configured = OperatorSettings.from_env(
-        {
-            "SENTIMENT_DEFAULT_SERVER_IMAGE": "registry.local/server:9",
-            "SENTIMENT_FIELD_MANAGER": "tests",
-            "SENTIMENT_CLUSTER_DOMAIN": "k8s.example",
-        }
-    )
-    assert configured == OperatorSettings("registry.local/server:9", "tests", "k8s.example")
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert OperatorSettings().field_manager == "sentiment-operator"
+    monkeypatch.setenv("SENTIMENT_DEFAULT_SERVER_IMAGE", "registry.local/server:9")
+    monkeypatch.setenv("SENTIMENT_FIELD_MANAGER", "tests")
+    monkeypatch.setenv("SENTIMENT_CLUSTER_DOMAIN", "k8s.example")
+    monkeypatch.setenv("SENTIMENT_WORKERS", "3")
+    configured = OperatorSettings()
+    assert configured.default_server_image == "registry.local/server:9"
+    assert (configured.field_manager, configured.cluster_domain) == ("tests", "k8s.example")
+    assert configured.workers == 3
+    monkeypatch.setenv("SENTIMENT_WORKERS", "many")
+    with pytest.raises(pydantic.ValidationError, match="workers"):
+        OperatorSettings()
 
 
 _names = st.from_regex(r"[a-z]([-a-z0-9]{0,20}[a-z0-9])?", fullmatch=True)

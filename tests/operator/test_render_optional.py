@@ -21,6 +21,7 @@ from sentiment_operator.render.kinds import (
     optional_kinds,
     partition_by_crd,
 )
+from sentiment_operator.render.labels import owned_selector
 from sentiment_operator.spec import CONDITION_TYPES, SentimentModelSpec
 
 from tests.operator.child_schemas import SchemaError, validate_child
@@ -42,6 +43,8 @@ def spec_for(on: set[str]) -> SentimentModelSpec:
 
 def expected_kinds(on: set[str]) -> list[str]:
     kinds = ["Deployment", "Service"]
+    if "autoscaling" in on:  # up to 5 replicas by default: a disruption budget
+        kinds.append("PodDisruptionBudget")
     if "monitoring" in on:
         kinds.append("ServiceMonitor")
     if "autoscaling" in on:
@@ -114,6 +117,7 @@ def test_partition_keeps_what_the_cluster_serves_and_names_each_missing_kind_onc
     assert [child["kind"] for child in kept] == [
         "Deployment",
         "Service",
+        "PodDisruptionBudget",
         "ServiceMonitor",
         "ConfigMap",
     ]
@@ -155,3 +159,12 @@ def test_the_schema_check_refuses_misspelt_or_mistyped_fields(
         (SchemaError, pydantic.ValidationError, kubernetes_validate.ValidationError)
     ):
         validate_child(child)
+
+
+def test_every_child_carries_the_labels_its_owner_prunes_by() -> None:
+    selector = dict(pair.split("=") for pair in owned_selector(OWNER.name).split(","))
+    other = dict(pair.split("=") for pair in owned_selector("another").split(","))
+    for child in children_of(every_option()).values():
+        labels = child["metadata"]["labels"]
+        assert selector.items() <= labels.items()
+        assert not other.items() <= labels.items()

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -166,11 +166,14 @@ def install_operator_rbac(kube: LocalCluster, repo_root: Path) -> None:
     kube.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
 
 
-def service_account_kubeconfig(kube: LocalCluster, path: Path) -> Path:
-    """A kubeconfig holding only the operator ServiceAccount's token, as its pod has."""
-    token = kube.kubectl(
-        "create", "token", OPERATOR_ACCOUNT, "-n", OPERATOR_NAMESPACE, "--duration=24h"
-    ).stdout.strip()
+def service_account_kubeconfig(
+    kube: LocalCluster,
+    path: Path,
+    account: tuple[str, str] = (OPERATOR_NAMESPACE, OPERATOR_ACCOUNT),
+) -> Path:
+    """A kubeconfig holding only a ServiceAccount's token (the operator's), as its pod has."""
+    namespace, name = account
+    token = kube.kubectl("create", "token", name, "-n", namespace, "--duration=24h").stdout.strip()
     admin = yaml.safe_load(kube.kubeconfig.read_text())
     cluster = admin["clusters"][0]["cluster"]
     config = {
@@ -185,15 +188,24 @@ def service_account_kubeconfig(kube: LocalCluster, path: Path) -> Path:
 
 
 class OperatorProcess:
-    """``sentiment-operator run --all-namespaces`` with its ServiceAccount's token, restartable."""
+    """``sentiment-operator run`` (every namespace unless ``scope`` says otherwise) with only
+    its ServiceAccount's token, restartable."""
 
     #: Every operator process made, so a test that installs the operator as a pod can pause them.
     running: ClassVar[list[OperatorProcess]] = []
 
-    def __init__(self, kube: LocalCluster, workdir: Path) -> None:
+    def __init__(
+        self,
+        kube: LocalCluster,
+        workdir: Path,
+        *,
+        scope: Sequence[str] = ("--all-namespaces",),
+        account: tuple[str, str] = (OPERATOR_NAMESPACE, OPERATOR_ACCOUNT),
+    ) -> None:
         self.kube = kube
         self.workdir = workdir
-        self.kubeconfig = service_account_kubeconfig(kube, workdir / "operator.kubeconfig")
+        self.scope = list(scope)
+        self.kubeconfig = service_account_kubeconfig(kube, workdir / "operator.kubeconfig", account)
         OperatorProcess.running.append(self)
         self.log_path = workdir / "operator-0.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -205,7 +217,7 @@ class OperatorProcess:
         port = free_port()
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **OPERATOR_ENV}
         command = [
-            sys.executable, "-m", "sentiment_operator", "run", "--all-namespaces",
+            sys.executable, "-m", "sentiment_operator", "run", *self.scope,
             "--liveness", f"http://127.0.0.1:{port}/healthz",
         ]  # fmt: skip
         self.starts += 1

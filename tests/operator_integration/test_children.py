@@ -1,4 +1,4 @@
-"""Applying children: create, leave alone, update, prune, and never take over others'."""
+"""Applying children: create, leave alone, update, remove fields, prune, never take over."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sentiment_operator.children import ChildConflict, apply_children
+from sentiment_operator.children import ChildApplier, ChildConflict, ChildOwner
 from sentiment_operator.kube import KubeApi, ObjectRef
+from sentiment_operator.render.labels import owned_selector, standard_labels
 
 from tests.operator_integration.harness import Cluster
 
@@ -23,17 +24,24 @@ class Owners:
     api: KubeApi
     namespace: str
     uids: dict[str, str]
+    applier: ChildApplier
 
-    def child(self, kind: str, name: str, owner: str, **fields: Any) -> dict[str, Any]:
+    def child(
+        self, kind: str, name: str, owner: str, labels: dict[str, str] | None = None, **fields: Any
+    ) -> dict[str, Any]:
         reference = {"apiVersion": "v1", "kind": "Secret", "name": owner,
                      "uid": self.uids[owner], "controller": True}  # fmt: skip
-        metadata = {"name": name, "namespace": self.namespace, "ownerReferences": [reference]}
+        metadata = {
+            "name": name,
+            "namespace": self.namespace,
+            "labels": standard_labels(owner) | (labels or {}),
+            "ownerReferences": [reference],
+        }
         return {"apiVersion": "v1", "kind": kind, "metadata": metadata, **fields}
 
     def apply(self, desired: list[dict[str, Any]], owner: str = "u1") -> Any:
-        return apply_children(
-            self.api, desired, namespace=self.namespace, owner_uid=self.uids[owner], prunable=KINDS
-        )
+        child_owner = ChildOwner(self.namespace, owner, self.uids[owner], owned_selector(owner))
+        return self.applier.apply(child_owner, desired, prunable=KINDS)
 
     def ref(self, kind: str, name: str) -> ObjectRef:
         return ObjectRef("v1", kind, self.namespace, name)
@@ -51,7 +59,9 @@ def owners(cluster: Cluster, namespace: str) -> Owners:
             }
         )
         uids[owner] = made["metadata"]["uid"]
-    return Owners(cluster.api, namespace, uids)
+    # The operator's own field manager name, beside the tests' client ("tests").
+    operator_api = cluster.api.with_manager("sentiment-operator")
+    return Owners(operator_api, namespace, uids, ChildApplier(operator_api))
 
 
 def test_children_are_created_then_left_alone_then_updated(owners: Owners) -> None:
@@ -86,3 +96,49 @@ def test_a_name_taken_by_another_owner_is_a_conflict(owners: Owners) -> None:
     with pytest.raises(ChildConflict, match="another owner"):
         owners.apply([owners.child("ConfigMap", "a", "u1", data={"k": "ours"})])
     assert (owners.api.get(owners.ref("ConfigMap", "a")) or {})["data"] == {"k": "theirs"}
+
+
+def test_a_field_no_longer_rendered_disappears_and_other_managers_fields_stay(
+    owners: Owners, cluster: Cluster
+) -> None:
+    ref = owners.ref("ConfigMap", "a")
+    extra = {"sidecar.istio.io/inject": "true"}
+    owners.apply([owners.child("ConfigMap", "a", "u1", labels=extra, data={"k": "1", "x": "2"})])
+    # Another manager (a mesh, a person with kubectl) adds a label of its own.
+    cluster.api.patch(ref, {"metadata": {"labels": {"team": "search"}}})
+
+    applied = owners.apply([owners.child("ConfigMap", "a", "u1", data={"k": "1"})])
+
+    live = owners.api.get(ref) or {}
+    assert applied.updated == [ref]
+    assert live["data"] == {"k": "1"}
+    assert "sidecar.istio.io/inject" not in live["metadata"]["labels"]
+    assert live["metadata"]["labels"]["team"] == "search"
+
+
+def test_a_hand_edit_is_put_back_and_an_untouched_child_is_not_written(owners: Owners) -> None:
+    ref = owners.ref("ConfigMap", "a")
+    desired = [owners.child("ConfigMap", "a", "u1", data={"k": "1"})]
+    owners.apply(desired)
+    version = (owners.api.get(ref) or {})["metadata"]["resourceVersion"]
+    assert not owners.apply(desired).changed
+    assert (owners.api.get(ref) or {})["metadata"]["resourceVersion"] == version
+
+    owners.api.with_manager("kubectl-edit").patch(ref, {"data": {"k": "9"}})
+    restored = owners.apply(desired)
+
+    assert restored.updated == [ref]
+    assert (owners.api.get(ref) or {})["data"] == {"k": "1"}
+
+
+def test_a_new_operator_process_applies_once_without_changing_anything(owners: Owners) -> None:
+    desired = [owners.child("ConfigMap", "a", "u1", data={"k": "1"})]
+    owners.apply(desired)
+    version = (owners.api.get(owners.ref("ConfigMap", "a")) or {})["metadata"]["resourceVersion"]
+
+    restarted = Owners(owners.api, owners.namespace, owners.uids, ChildApplier(owners.api))
+    applied = restarted.apply(desired)
+
+    assert not applied.changed
+    live = owners.api.get(owners.ref("ConfigMap", "a")) or {}
+    assert live["metadata"]["resourceVersion"] == version

@@ -59,6 +59,14 @@ def test_a_fully_updated_and_available_deployment_is_complete() -> None:
         {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 3},
         # New pods not available yet.
         {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 1},
+        # All new pods available, an old one still terminating (and maybe serving).
+        {
+            "observedGeneration": 2,
+            "replicas": 2,
+            "updatedReplicas": 2,
+            "availableReplicas": 2,
+            "terminatingReplicas": 1,
+        },
     ],
 )
 def test_a_deployment_still_rolling_out_is_neither_complete_nor_failed(

@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 import urllib3.exceptions
 from sentiment_operator.discovery import Discovery
-from sentiment_operator.kube import KubeApi, load_api_client
-from sentiment_operator.render.kinds import SCALED_OBJECT, SERVICE_MONITOR, TRIGGER_AUTHENTICATION
+from sentiment_operator.kube import KubeApi, ObjectRef, UnknownKind, load_api_client
+from sentiment_operator.render.kinds import (
+    CHILD_KINDS,
+    SCALED_OBJECT,
+    SERVICE_MONITOR,
+    TRIGGER_AUTHENTICATION,
+)
 
 from tests.operator_integration.conftest import (
     install_optional_crds,
@@ -59,3 +64,13 @@ def test_an_unreachable_api_keeps_the_last_answer_and_is_never_taken_for_absent(
     assert discovery.served_child_kinds() >= KEDA
     with pytest.raises(urllib3.exceptions.HTTPError):
         Discovery(api, ttl_seconds=30, clock=clock).served_child_kinds()
+
+
+def test_every_child_kind_is_addressed_by_the_plural_discovery_gives(cluster: Cluster) -> None:
+    api = cluster.api.with_manager("tests")  # a fresh connection: nothing cached yet
+    for kind in CHILD_KINDS:
+        assert api.plural(kind.api_version, kind.kind) == kind.plural
+    assert api.plural("networking.k8s.io/v1", "NetworkPolicy") == "networkpolicies"
+    with pytest.raises(UnknownKind, match="no Gateway"):
+        api.plural("keda.sh/v1alpha1", "Gateway")
+    assert api.get(ObjectRef("keda.sh/v1alpha1", "Gateway", "default", "x")) is None

@@ -27,6 +27,12 @@ pytestmark = pytest.mark.integration
 NAME = "reviews"
 
 
+def service_port(cluster: Cluster, namespace: str) -> int | None:
+    ports = ((cluster.service(namespace, NAME) or {}).get("spec") or {}).get("ports") or [{}]
+    port: int | None = ports[0].get("port")
+    return port
+
+
 def reason_of(cluster: Cluster, namespace: str, type_: str) -> str | None:
     return condition(cluster.model(namespace, NAME), type_).get("reason")
 
@@ -58,6 +64,43 @@ def test_an_invalid_spec_is_refused_at_admission_and_creates_nothing(
         timeout=60, what="the corrected spec to be deployed",
     )  # fmt: skip
     assert condition(cluster.model(namespace, NAME), "Degraded").get("status") != "True"
+
+
+def test_a_child_the_api_server_refuses_is_reported_in_one_line_and_the_old_one_stays(
+    cluster: Cluster,
+    models: ModelRegistry,
+    operator: OperatorProcess,
+    namespace: str,
+    model_name: str,
+) -> None:
+    models.promote(model_name, models.add_version(model_name))
+    cluster.create_model(
+        namespace, NAME, model_spec(models.url, model_name, server={"replicas": 0})
+    )
+    before = wait_for(lambda: cluster.deployment(namespace, NAME), timeout=60, what="Deployment")
+
+    # Passes the CRD (affinity is a Kubernetes object passed on as given), not the Deployment's
+    # validation: a node affinity needs at least one selector term.
+    empty_terms: dict[str, list[str]] = {"nodeSelectorTerms": []}
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": empty_terms}}
+    cluster.patch_model(namespace, NAME, {"spec": {"server": {"affinity": affinity}}})
+
+    wait_for(
+        lambda: reason_of(cluster, namespace, "Ready") == "ChildInvalid",
+        timeout=60, what="the refusal in the Ready condition",
+    )  # fmt: skip
+    message = condition(cluster.model(namespace, NAME), "Ready")["message"]
+    assert message.startswith(f"Deployment {namespace}/{NAME} was refused: "), message
+    assert "nodeSelectorTerms" in message
+    assert "\n" not in message
+    after = cluster.deployment(namespace, NAME) or {}
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+    cluster.patch_model(namespace, NAME, {"spec": {"server": {"affinity": None}}})
+    wait_for(
+        lambda: reason_of(cluster, namespace, "Ready") != "ChildInvalid",
+        timeout=60, what="the corrected spec to clear the refusal",
+    )  # fmt: skip
 
 
 def test_model_missing_from_the_registry_is_retried_until_it_appears(
@@ -192,3 +235,42 @@ def test_credentials_from_the_secret_reach_the_registry(
     assert password not in str(cluster.model(namespace, NAME))
     assert password not in str(cluster.events(namespace))
     assert password not in operator.log()
+
+
+def test_the_operator_carries_on_after_the_api_server_was_down(
+    cluster: Cluster,
+    models: ModelRegistry,
+    operator: OperatorProcess,
+    namespace: str,
+    model_name: str,
+) -> None:
+    models.promote(model_name, models.add_version(model_name))
+    cluster.create_model(
+        namespace, NAME, model_spec(models.url, model_name, server={"replicas": 0})
+    )
+    wait_for(
+        lambda: pinned(cluster.deployment(namespace, NAME)) == f"models:/{model_name}/1",
+        timeout=60, what="version 1 to be deployed",
+    )  # fmt: skip
+
+    # The operator's watches break and its calls fail for 15 s.
+    cluster.kube.restart_component("kube-apiserver", down_seconds=15)
+
+    assert operator.process is not None
+    assert operator.process.poll() is None
+    # It follows the registry, the spec and hand deletions as before.
+    models.promote(model_name, models.add_version(model_name))
+    wait_for(
+        lambda: pinned(cluster.deployment(namespace, NAME)) == f"models:/{model_name}/2",
+        timeout=120, what="the promotion after the restart to be deployed",
+    )  # fmt: skip
+    cluster.patch_model(namespace, NAME, {"spec": {"service": {"port": 8081}}})
+    wait_for(
+        lambda: service_port(cluster, namespace) == 8081,
+        timeout=60, what="the spec change after the restart to reach the Service",
+    )  # fmt: skip
+    cluster.api.delete(ObjectRef("v1", "Service", namespace, NAME))
+    wait_for(
+        lambda: service_port(cluster, namespace) == 8081,
+        timeout=60, what="the Service deleted by hand to be put back",
+    )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -32,6 +33,17 @@ STANDARD_LABELS = (
 def deployment_pinned_to(cluster: Cluster, namespace: str, uri: str) -> dict[str, Any] | None:
     deployment = cluster.deployment(namespace, NAME)
     return deployment if pinned(deployment) == uri else None
+
+
+def columns(table: str) -> dict[str, str]:
+    """The one row of ``kubectl get`` output by column name (empty cells stay empty)."""
+    header, row = table.splitlines()
+    starts = [match.start() for match in re.finditer(r"\S+", header)]
+    ends = [*starts[1:], None]
+    return {
+        header[start:end].strip(): row[start:end].strip()
+        for start, end in zip(starts, ends, strict=True)
+    }
 
 
 def test_create_makes_owned_labelled_children_pinned_to_the_resolved_version(
@@ -79,12 +91,16 @@ def test_create_makes_owned_labelled_children_pinned_to_the_resolved_version(
     assert condition({"status": status}, "ModelResolved")["status"] == "True"
     assert condition({"status": status}, "Ready")["status"] == "False"
 
-    cluster.wait_rolled_out(namespace, NAME)
-    ready = wait_for(
-        lambda: condition(cluster.model(namespace, NAME), "Ready").get("status") == "True"
-        and cluster.model(namespace, NAME),
-        timeout=90, what="Ready=True once the Deployment rolled out",
+    # What a user runs: returns once the pinned version serves.
+    cluster.kube.kubectl(
+        "wait", "--for=condition=Ready", f"sm/{NAME}", "-n", namespace, "--timeout=180s",
+        timeout=200,
     )  # fmt: skip
+    ready = cluster.model(namespace, NAME) or {}
+    assert condition(ready, "Ready")["status"] == "True"
+    assert cluster.rolled_out(namespace, NAME) is not None
+    listed = columns(cluster.kube.kubectl("get", "sm", NAME, "-n", namespace).stdout)
+    assert (listed["SERVING"], listed["READY"]) == ("1", "True"), listed
     assert ready["status"]["lastReadyVersion"] == "1"
     assert ready["status"]["readyReplicas"] == 1
     reasons = cluster.event_reasons(namespace, NAME)

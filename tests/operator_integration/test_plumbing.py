@@ -1,4 +1,4 @@
-"""Small helpers of the operator: diffing, plurals, poll ticks, backoff, the version cache."""
+"""Small helpers of the operator: poll ticks, backoff, the version cache."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from sentiment_operator.children import contains
 from sentiment_operator.handlers import Runtime, poll_interval, seconds_to_next_tick
-from sentiment_operator.kube import plural_of
 from sentiment_operator.registry import (
     ModelNotFound,
     ModelQuery,
@@ -17,47 +15,6 @@ from sentiment_operator.registry import (
     credentials_id,
     redact,
 )
-
-
-def test_a_live_object_with_defaults_contains_the_desired_one() -> None:
-    desired = {"spec": {"ports": [{"name": "http", "port": 80}]}}
-    port = {"name": "http", "port": 80, "protocol": "TCP"}  # the server added a default
-    live = {"metadata": {"uid": "u"}, "spec": {"ports": [port]}}
-    assert contains(live, desired)
-
-
-def test_a_quantity_given_as_a_number_matches_its_string_form() -> None:
-    assert contains({"limits": {"cpu": "2"}}, {"limits": {"cpu": 2}})
-    assert not contains({"limits": {"cpu": "3"}}, {"limits": {"cpu": 2}})
-
-
-@pytest.mark.parametrize(
-    "live",
-    [
-        {"spec": {"ports": [{"name": "http", "port": 81}]}},  # edited by hand
-        {"spec": {"ports": [{"name": "http", "port": 80}, {"name": "x", "port": 1}]}},  # extra
-        {"spec": {}},  # removed
-    ],
-)
-def test_a_drifted_live_object_does_not_contain_the_desired_one(live: dict[str, Any]) -> None:
-    assert not contains(live, {"spec": {"ports": [{"name": "http", "port": 80}]}})
-
-
-@pytest.mark.parametrize(
-    ("kind", "plural"),
-    [
-        ("Deployment", "deployments"),
-        ("Service", "services"),
-        ("ServiceMonitor", "servicemonitors"),
-        ("ScaledObject", "scaledobjects"),
-        ("TriggerAuthentication", "triggerauthentications"),
-        ("NetworkPolicy", "networkpolicies"),
-        ("Ingress", "ingresses"),
-        ("Gateway", "gateways"),
-    ],
-)
-def test_plurals(kind: str, plural: str) -> None:
-    assert plural_of(kind) == plural
 
 
 def test_poll_ticks_fall_on_multiples_of_the_interval() -> None:

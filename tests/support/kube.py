@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -73,6 +74,18 @@ class LocalCluster:
         args = ["get", kind, "-n", namespace, "-o", "json"] + (["-l", selector] if selector else [])
         items: list[dict[str, Any]] = json.loads(self.kubectl(*args).stdout)["items"]
         return items
+
+    def restart_component(self, name: str, *, down_seconds: float, timeout: float = 120) -> None:
+        """Stop a control-plane process, keep it down ``down_seconds``, start it, wait for it."""
+        done = self.layout.root / "restarted"
+        done.unlink(missing_ok=True)
+        (self.layout.root / "restart").write_text(f"{name} {down_seconds}\n")
+        os.kill(int(self.layout.supervisor_pid.read_text()), signal.SIGHUP)
+        wait_for(done.exists, timeout=timeout, what=f"{name} to be restarted")
+        wait_for(
+            lambda: self.kubectl("get", "--raw", "/readyz", check=False).returncode == 0,
+            timeout=timeout, what="the API server to be ready again",
+        )  # fmt: skip
 
     def create_namespace(self, name: str) -> str:
         self.kubectl("create", "namespace", name)
