@@ -13,75 +13,26 @@ Three triggers, one reconcile (:mod:`sentiment_operator.reconcile`):
 * an event on any child the operator labels as its own (a rollout's progress, a hand
   edit, a deletion): reconcile the owner, coalescing a burst of events into one pass.
 
-Reconciles of one resource never overlap: a per-resource lock serialises them, and
-they run in a thread pool because the ``kubernetes`` and MLflow clients block.
+The handlers are registered at import in :data:`registry`, which the runner hands to
+kopf; what they share (:class:`~sentiment_operator.runtime.Runtime`) comes in ``memo``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import math
 import time
-from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import kopf
-from sentiment_operator.reconcile import Outcome, Reconciler
+from sentiment_operator.reconcile import Outcome
 from sentiment_operator.render.kinds import CHILD_KINDS
 from sentiment_operator.render.labels import MANAGED_BY
+from sentiment_operator.runtime import Runtime
 from sentiment_operator.spec import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 DEFAULT_POLL_SECONDS = 30
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-
-Key = tuple[str, str]  # (namespace, name)
-
-
-@dataclass
-class Runtime:
-    """Everything the handlers share, passed to them in kopf's ``memo``."""
-
-    reconciler: Reconciler
-    executor: Executor
-    retry_base_seconds: float = 5.0
-    retry_max_seconds: float = 300.0
-    _locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
-    _queued: set[Key] = field(default_factory=set)
-
-    def backoff(self, failures: int) -> float:
-        """Seconds to wait before retry number ``failures`` (1, 2, ...): doubling, capped."""
-        return float(
-            min(self.retry_base_seconds * 2 ** max(failures - 1, 0), self.retry_max_seconds)
-        )
-
-    async def reconcile(self, key: Key, *, max_age: float | None = None) -> Outcome:
-        """Reconcile one resource, after any reconcile of it that is running now."""
-        async with self._locks.setdefault(key, asyncio.Lock()):
-            self._queued.discard(key)
-            return await self._run(key, max_age)
-
-    async def nudge(self, key: Key) -> Outcome | None:
-        """Reconcile soon; None if a pass that will see the same state is already queued."""
-        if key in self._queued:
-            return None
-        self._queued.add(key)
-        try:
-            return await self.reconcile(key)
-        finally:
-            self._queued.discard(key)
-
-    def forget(self, key: Key) -> None:
-        """Drop the state of a resource that is gone."""
-        self._locks.pop(key, None)
-        self._queued.discard(key)
-
-    async def _run(self, key: Key, max_age: float | None) -> Outcome:
-        namespace, name = key
-        call = functools.partial(self.reconciler.reconcile, namespace, name, max_age=max_age)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
 
 
 def poll_interval(spec: Any) -> float:
@@ -119,89 +70,92 @@ def _owner_name(body: kopf.Body) -> str | None:
     return None
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
-    """Register the SentimentModel handlers in ``registry``."""
+#: Every handler of the operator; ``runner`` passes it to kopf.
+registry = kopf.OperatorRegistry()
 
-    @kopf.on.login(id="login", registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        # The same in-cluster-then-kubeconfig order as sentiment_operator.kube.
-        return kopf.login_via_client(**kwargs)
 
-    @kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)
-    @kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)
-    @kopf.on.update(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)
-    async def reconcile_changed(
-        namespace: str | None, name: str, retry: int, memo: Any, logger: kopf.Logger, **_: Any
-    ) -> None:
-        assert namespace is not None  # SentimentModels are namespaced
-        runtime: Runtime = memo.runtime
-        delay = runtime.backoff(retry + 1)
-        try:
-            outcome = await runtime.reconcile((namespace, name))
-        except Exception as error:  # API faults and bugs alike: retry, never crash-loop
-            logger.exception("Reconcile failed; retrying in %.0fs", delay)
-            raise kopf.TemporaryError(f"{type(error).__name__}: {error}", delay=delay) from error
-        post(outcome, logger)
-        if outcome.retry is not None:
-            raise kopf.TemporaryError(outcome.retry, delay=delay)
+@kopf.on.login(id="login", registry=registry)
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The same in-cluster-then-kubeconfig order as :mod:`sentiment_operator.kube`."""
+    return kopf.login_via_client(**kwargs)
 
-    @kopf.daemon(
-        GROUP, VERSION, PLURAL, id="poll-registry", registry=registry, cancellation_timeout=10
-    )
-    async def poll_registry(
-        stopped: kopf.DaemonStopped,
-        namespace: str | None,
-        name: str,
-        spec: kopf.Spec,
-        memo: Any,
-        logger: kopf.Logger,
-        **_: Any,
-    ) -> None:
-        assert namespace is not None  # SentimentModels are namespaced
-        runtime: Runtime = memo.runtime
-        failures = 0
-        try:
-            while not stopped:
-                interval = poll_interval(spec)
-                skip = interval * (2 ** max(failures - 1, 0) - 1) if failures else 0.0
-                skip = min(skip, runtime.retry_max_seconds)
-                await stopped.wait(seconds_to_next_tick(time.time(), interval, skip=skip))
-                if stopped:
-                    break
-                try:
-                    # Half an interval: this tick's answer, not the previous tick's.
-                    outcome = await runtime.reconcile((namespace, name), max_age=interval / 2)
-                except Exception:
-                    failures += 1
-                    logger.exception("Periodic reconcile failed (%d in a row)", failures)
-                    continue
-                post(outcome, logger)
-                failures = failures + 1 if outcome.retry is not None else 0
-        finally:
-            runtime.forget((namespace, name))
 
-    # Every child kind, served or not: kopf skips a resource the cluster lacks with a
-    # warning and starts watching it when its CRD appears (it watches the CRDs).
-    for group, version, plural in (kind.resource for kind in CHILD_KINDS):
+@kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)
+@kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)
+@kopf.on.update(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)
+async def reconcile_changed(
+    namespace: str | None, name: str, retry: int, memo: Any, logger: kopf.Logger, **_: Any
+) -> None:
+    """Created, changed or found at start: reconcile now; on a fault, retry with back-off."""
+    assert namespace is not None  # SentimentModels are namespaced
+    runtime: Runtime = memo.runtime
+    delay = runtime.backoff(retry + 1)
+    try:
+        outcome = await runtime.reconcile((namespace, name))
+    except Exception as error:  # API faults and bugs alike: retry, never crash-loop
+        logger.exception("Reconcile failed; retrying in %.0fs", delay)
+        raise kopf.TemporaryError(f"{type(error).__name__}: {error}", delay=delay) from error
+    post(outcome, logger)
+    if outcome.retry is not None:
+        raise kopf.TemporaryError(outcome.retry, delay=delay)
 
-        @kopf.on.event(
-            group,
-            version,
-            plural,
-            id=f"child-{plural}",
-            labels={MANAGED_BY_LABEL: MANAGED_BY},
-            registry=registry,
-        )
-        async def child_changed(
-            body: kopf.Body, namespace: str | None, memo: Any, logger: kopf.Logger, **_: Any
-        ) -> None:
-            owner = _owner_name(body)
-            if owner is None or namespace is None:
-                return
-            runtime: Runtime = memo.runtime
+
+@kopf.daemon(GROUP, VERSION, PLURAL, id="poll-registry", registry=registry, cancellation_timeout=10)
+async def poll_registry(
+    stopped: kopf.DaemonStopped,
+    namespace: str | None,
+    name: str,
+    spec: kopf.Spec,
+    memo: Any,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """Re-resolve the stage or alias on every tick of the resource's poll interval."""
+    assert namespace is not None  # SentimentModels are namespaced
+    runtime: Runtime = memo.runtime
+    failures = 0
+    try:
+        while not stopped:
+            interval = poll_interval(spec)
+            skip = runtime.polls_skipped(failures, interval)
+            await stopped.wait(seconds_to_next_tick(time.time(), interval, skip=skip))
+            if stopped:
+                break
             try:
-                outcome = await runtime.nudge((namespace, owner))
-            except Exception:  # the owner's next poll repairs whatever this pass missed
-                logger.exception("Reconcile of %s %s/%s failed", KIND, namespace, owner)
-                return
+                # Half an interval: this tick's answer, not the previous tick's.
+                outcome = await runtime.reconcile((namespace, name), max_age=interval / 2)
+            except Exception:
+                failures += 1
+                logger.exception("Periodic reconcile failed (%d in a row)", failures)
+                continue
             post(outcome, logger)
+            failures = failures + 1 if outcome.retry is not None else 0
+    finally:
+        runtime.forget((namespace, name))
+
+
+async def child_changed(
+    body: kopf.Body, namespace: str | None, memo: Any, logger: kopf.Logger, **_: Any
+) -> None:
+    """A child changed (a rollout's progress, a hand edit, a deletion): reconcile its owner."""
+    owner = _owner_name(body)
+    if owner is None or namespace is None:
+        return
+    runtime: Runtime = memo.runtime
+    try:
+        outcome = await runtime.nudge((namespace, owner))
+    except Exception:  # the owner's next poll repairs whatever this pass missed
+        logger.exception("Reconcile of %s %s/%s failed", KIND, namespace, owner)
+        return
+    post(outcome, logger)
+
+
+# Every child kind, served or not: kopf skips a resource the cluster lacks with a
+# warning and starts watching it when its CRD appears (it watches the CRDs).
+for _kind in CHILD_KINDS:
+    kopf.on.event(
+        *_kind.resource,
+        id=f"child-{_kind.plural}",
+        labels={MANAGED_BY_LABEL: MANAGED_BY},
+        registry=registry,
+    )(child_changed)

@@ -22,6 +22,7 @@ from sentiment_operator.discovery import Discovery
 from sentiment_operator.kube import KubeApi, load_api_client
 from sentiment_operator.reconcile import Reconciler
 from sentiment_operator.registry import VersionCache, configure_http_defaults
+from sentiment_operator.runtime import Runtime
 from sentiment_operator.settings import OperatorSettings
 from sentiment_operator.spec import GROUP
 
@@ -70,7 +71,7 @@ async def operate(
     configure_http_defaults(timeout_seconds=settings.registry_timeout_seconds)
     api = KubeApi(load_api_client(), field_manager=settings.field_manager)
     with ThreadPoolExecutor(settings.workers, thread_name_prefix="reconcile") as executor:
-        runtime = handlers.Runtime(
+        runtime = Runtime(
             reconciler=Reconciler(
                 api,
                 VersionCache(),
@@ -81,10 +82,8 @@ async def operate(
             retry_base_seconds=settings.retry_base_seconds,
             retry_max_seconds=settings.retry_max_seconds,
         )
-        registry = kopf.OperatorRegistry()
-        handlers.register(registry)
         await kopf.operator(
-            registry=registry,
+            registry=handlers.registry,
             settings=kopf_settings(settings),
             standalone=True,
             clusterwide=clusterwide,

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from sentiment_operator.handlers import Runtime, poll_interval, seconds_to_next_tick
+from sentiment_operator.handlers import poll_interval, seconds_to_next_tick
 from sentiment_operator.registry import (
     ModelNotFound,
     ModelQuery,
@@ -15,6 +15,7 @@ from sentiment_operator.registry import (
     credentials_id,
     redact,
 )
+from sentiment_operator.runtime import Runtime
 
 
 def test_poll_ticks_fall_on_multiples_of_the_interval() -> None:
@@ -120,3 +121,8 @@ def test_different_credentials_never_share_an_answer() -> None:
                            credentials_id(secret))  # fmt: skip
         cache.resolve(query, secret, max_age=30)
     assert registry.asked == 2
+
+
+def test_failed_polls_skip_doubling_stretches_of_ticks_up_to_the_retry_cap() -> None:
+    runtime = Runtime(reconciler=None, executor=None, retry_max_seconds=300)  # type: ignore[arg-type]
+    assert [runtime.polls_skipped(n, 30) for n in range(6)] == [0, 0, 30, 90, 210, 300]
