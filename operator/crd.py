@@ -16,8 +16,8 @@ from sentiment_operator.spec import (
     SINGULAR,
     VERSION,
     SentimentModelSpec,
-    SentimentModelStatus,
 )
+from sentiment_operator.status_model import SentimentModelStatus
 
 # JSON-schema keywords that carry over to a structural OpenAPI v3 schema unchanged, in the
 # order they are written (the rest follow), so the generated YAML reads top-down.

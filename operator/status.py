@@ -15,7 +15,7 @@ from typing import Any
 
 from sentiment_operator.render.kinds import optional_kinds
 from sentiment_operator.render.labels import MODEL_VERSION_ANNOTATION
-from sentiment_operator.spec import ConditionStatus, set_condition
+from sentiment_operator.status_model import ConditionStatus, set_condition
 
 # The Deployment controller's reason for a rollout that missed its progress deadline.
 DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"

@@ -17,12 +17,14 @@ from sentiment_operator.cli import crd_text
 from sentiment_operator.crd import build_crd
 from sentiment_operator.rules import KNOWN_CREDENTIAL_ENV
 from sentiment_operator.spec import (
-    CONDITION_TYPES,
     SHORT_NAMES,
-    Condition,
-    SentimentModelStatus,
     SpecError,
     parse_spec,
+)
+from sentiment_operator.status_model import (
+    CONDITION_TYPES,
+    Condition,
+    SentimentModelStatus,
 )
 
 from tests.operator.crd_admission import admit, root_schema, to_json_schema

@@ -22,7 +22,8 @@ from sentiment_operator.render.kinds import (
     partition_by_crd,
 )
 from sentiment_operator.render.labels import owned_selector
-from sentiment_operator.spec import CONDITION_TYPES, SentimentModelSpec
+from sentiment_operator.spec import SentimentModelSpec
+from sentiment_operator.status_model import CONDITION_TYPES
 
 from tests.operator.child_schemas import SchemaError, validate_child
 from tests.operator.rendering import OWNER, SETTINGS, children_of, every_option, spec_with

@@ -10,11 +10,13 @@ import pytest
 from sentiment_operator.rules import KNOWN_CREDENTIAL_ENV
 from sentiment_operator.spec import (
     RESERVED_ENV,
-    Condition,
     SentimentModelSpec,
-    SentimentModelStatus,
     SpecError,
     parse_spec,
+)
+from sentiment_operator.status_model import (
+    Condition,
+    SentimentModelStatus,
     set_condition,
 )
 
