@@ -1,4 +1,4 @@
-"""The SentimentModel resource: its spec and status as pydantic models.
+"""The SentimentModel resource: its spec as pydantic models (the status: ``status_model``).
 
 These models are the single source of truth for the resource: the operator parses
 every spec with them, and the CRD's OpenAPI schema (``crd.build_crd``) is generated
