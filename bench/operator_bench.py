@@ -31,7 +31,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sentiment_operator.spec import API_VERSION, KIND
+from sentiment_operator.kube import ObjectRef
+from sentiment_operator.render import Owner, render_deployment
+from sentiment_operator.settings import OperatorSettings
+from sentiment_operator.spec import API_VERSION, KIND, parse_spec
 
 from tests.operator_integration.harness import (
     Cluster,
@@ -219,6 +222,36 @@ def requests_in_one_tick(kube: LocalCluster, interval: float) -> dict[str, int]:
     }
 
 
+def bench_read_or_apply(
+    cluster: Cluster, registry: ModelRegistry, samples: int = 200
+) -> dict[str, Any]:
+    """What an unchanged child costs per reconcile: a GET (what the operator does) or a
+    server-side apply the API server finds to be a no-op (the alternative)."""
+    spec = model_spec(registry.url, "bench-create", server={"replicas": 0})
+    model = cluster.create_model("bench-create", "cost", spec)
+    owner = Owner.from_object(model)
+    deployment = render_deployment(owner, parse_spec(spec), "1", OperatorSettings())
+    api = cluster.api.with_manager("bench-cost")
+    ref = ObjectRef.of(deployment)
+    api.apply(deployment)
+    time.sleep(2)  # the Deployment controller writes its status once
+    reads, applies, wrote = [], [], 0
+    for _ in range(samples):
+        start = time.perf_counter()
+        before = (api.get(ref) or {})["metadata"]["resourceVersion"]
+        reads.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        after = api.apply(deployment)["metadata"]["resourceVersion"]
+        applies.append(time.perf_counter() - start)
+        wrote += after != before
+    return {
+        "samples": samples,
+        "get": summary(reads),
+        "noop_apply": summary(applies),
+        "applies_that_wrote": wrote,
+    }
+
+
 def machine() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
@@ -255,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                     empty = functools.partial(no_models_in, cluster, namespace)
                     wait(empty, 60, f"{namespace} emptied")
                 results["fleet"] = bench_fleet(cluster, registry, tracking.log_path, args.resources)
+                results["unchanged_child"] = bench_read_or_apply(cluster, registry)
                 results["rss_with_fleet_mib"] = round(operator.rss_kib() / 1024, 1)
             finally:
                 operator.stop()
