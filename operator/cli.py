@@ -85,10 +85,10 @@ class ResolveError(Exception):
     """The registry could not turn the stage or alias into a version."""
 
 
-def _resolve(spec: SentimentModelSpec, tracking_uri: str | None) -> str:
-    from sentiment_operator import registry  # MLflow loads only when it is needed
+def _resolve(spec: SentimentModelSpec, tracking_uri: str | None, timeout_seconds: float) -> str:
+    from sentiment_operator import mlflow_rest, registry  # only when a registry is asked
 
-    registry.configure_http_defaults()
+    mlflow_rest.configure(timeout_seconds=timeout_seconds)
     try:
         return registry.resolve_version(
             tracking_uri or spec.registry.tracking_uri,
@@ -122,7 +122,9 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(f"error: {KIND} {name}: {error}\n")
             return 1
         try:
-            version = args.model_version or _resolve(spec, args.tracking_uri)
+            version = args.model_version or _resolve(
+                spec, args.tracking_uri, settings.registry_timeout_seconds
+            )
         except ResolveError as error:
             err.write(f"error: {KIND} {name}: {error} (--version N renders without a registry)\n")
             return 1

@@ -1,4 +1,4 @@
-"""Resolve a registry stage or alias to a concrete model version through MLflow.
+"""Resolve a registry stage or alias to a concrete model version.
 
 The operator never deploys a floating stage: it asks the MLflow Model Registry which
 version a stage or alias points to right now and pins that. Failures are sorted into
@@ -6,16 +6,18 @@ what the operator reports and retries differently: the registry could not be ask
 (:class:`RegistryUnavailable`), refused us (:class:`RegistryAccessDenied`), or has no
 such model, stage version or alias (:class:`ModelNotFound`).
 
-Credentials come per call from the resource's Secret. MLflow's public client only
-reads them from the process environment (``MLFLOW_TRACKING_USERNAME`` ...), which two
-resources with different Secrets would race on, so HTTP registries are asked through
-MLflow's own REST store with an explicit :class:`MlflowHostCreds` per call instead.
+HTTP registries are asked through MLflow's REST API (:mod:`sentiment_operator.mlflow_rest`),
+not MLflow's client: importing MLflow would cost the operator process about 110 MiB, and
+its public client reads credentials only from the process environment
+(``MLFLOW_TRACKING_USERNAME`` ...), which two resources with different Secrets would race
+on. Here the credentials come per call from the resource's Secret. Local stores (``sqlite:``,
+``file:``), which only ``sentiment-operator render --tracking-uri`` can name, are read with
+MLflow's client, imported then.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import threading
 import time
@@ -23,28 +25,15 @@ import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar
 
-from mlflow import MlflowClient
-from mlflow.environment_variables import (
-    MLFLOW_TRACKING_CLIENT_CERT_PATH,
-    MLFLOW_TRACKING_INSECURE_TLS,
-    MLFLOW_TRACKING_SERVER_CERT_PATH,
-)
-from mlflow.exceptions import MlflowException
-from mlflow.store.model_registry.rest_store import RestStore
-from mlflow.utils.rest_utils import MlflowHostCreds
+from sentiment_operator import mlflow_rest
+from sentiment_operator.mlflow_rest import RestError
 
 USERNAME_KEY = "MLFLOW_TRACKING_USERNAME"
 PASSWORD_KEY = "MLFLOW_TRACKING_PASSWORD"  # noqa: S105 - the name of a key, not a password
 TOKEN_KEY = "MLFLOW_TRACKING_TOKEN"  # noqa: S105 - the name of a key, not a token
 CREDENTIAL_KEYS = (USERNAME_KEY, PASSWORD_KEY, TOKEN_KEY)
-
-# MLflow retries a failing request 7 times with exponential backoff and waits 120 s for
-# an answer: minutes before an unreachable registry is reported. The operator retries
-# with its own backoff, so a single short attempt is enough.
-DEFAULT_HTTP_TIMEOUT_SECONDS = 10
-DEFAULT_HTTP_MAX_RETRIES = 0
 
 
 class RegistryError(Exception):
@@ -71,48 +60,9 @@ class ModelNotFound(RegistryError):  # noqa: N818 - the reason it reports
     reason: ClassVar[str] = "ModelNotFound"
 
 
-class _Registry(Protocol):
-    """The two registry queries the operator needs (``MlflowClient`` and ``RestStore``)."""
-
-    def get_model_version_by_alias(self, name: str, alias: str) -> Any: ...
-
-    def get_latest_versions(self, name: str, stages: list[str] | None = None) -> Any: ...
-
-
-def configure_http_defaults(
-    *,
-    timeout_seconds: int = DEFAULT_HTTP_TIMEOUT_SECONDS,
-    max_retries: int = DEFAULT_HTTP_MAX_RETRIES,
-) -> None:
-    """Make MLflow give up quickly unless the environment already says otherwise.
-
-    Call once at start-up, before any thread talks to the registry: MLflow reads these
-    settings from the process environment on every request.
-    """
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(timeout_seconds))
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(max_retries))
-
-
 def selector_text(stage: str | None, alias: str | None) -> str:
     """How a stage or alias is named in messages: ``stage Production`` or ``alias @champion``."""
     return f"alias @{alias}" if alias is not None else f"stage {stage}"
-
-
-def _registry(tracking_uri: str, credentials: Mapping[str, str] | None) -> _Registry:
-    if not tracking_uri.startswith(("http://", "https://")):
-        # Local stores (sqlite:, file:) have no credentials; the plain client reads them.
-        return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    given = credentials or {}
-    host_creds = MlflowHostCreds(  # type: ignore[no-untyped-call]
-        host=tracking_uri,
-        username=given.get(USERNAME_KEY) or None,
-        password=given.get(PASSWORD_KEY) or None,
-        token=given.get(TOKEN_KEY) or None,
-        ignore_tls_verification=MLFLOW_TRACKING_INSECURE_TLS.get(),  # type: ignore[no-untyped-call]
-        client_cert_path=MLFLOW_TRACKING_CLIENT_CERT_PATH.get(),  # type: ignore[no-untyped-call]
-        server_cert_path=MLFLOW_TRACKING_SERVER_CERT_PATH.get(),  # type: ignore[no-untyped-call]
-    )
-    return RestStore(lambda: host_creds)  # type: ignore[no-untyped-call]
 
 
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
@@ -124,10 +74,10 @@ def redact(text: str) -> str:
 
 
 def _classify(
-    error: MlflowException, model_name: str, selector: str, tracking_uri: str
+    failure: RestError, model_name: str, selector: str, tracking_uri: str
 ) -> RegistryError:
-    status = error.get_http_status_code()  # type: ignore[no-untyped-call]
-    detail = error.message.splitlines()[0] if error.message else type(error).__name__
+    status = failure.status
+    detail = failure.message.splitlines()[0] if failure.message.strip() else "no answer"
     where = redact(tracking_uri)
     if status in (401, 403):
         message = f"the registry at {where} denied access (HTTP {status}): check the credentials"
@@ -135,6 +85,49 @@ def _classify(
     if status in (400, 404):
         return ModelNotFound(redact(f"registered model {model_name!r} has no {selector}: {detail}"))
     return RegistryUnavailable(redact(f"the registry at {where} is unavailable: {detail}"))
+
+
+def _ask_server(
+    tracking_uri: str,
+    model_name: str,
+    stage: str | None,
+    alias: str | None,
+    credentials: Mapping[str, str] | None,
+) -> list[str]:
+    given = credentials or {}
+    client = mlflow_rest.RegistryClient(
+        tracking_uri,
+        username=given.get(USERNAME_KEY) or None,
+        password=given.get(PASSWORD_KEY) or None,
+        token=given.get(TOKEN_KEY) or None,
+    )
+    if alias is not None:
+        return [client.version_by_alias(model_name, alias)]
+    return client.latest_versions(model_name, [str(stage)])
+
+
+def _ask_local_store(
+    tracking_uri: str, model_name: str, stage: str | None, alias: str | None
+) -> list[str]:
+    try:
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+    except ImportError:
+        message = f"reading {tracking_uri} needs MLflow (pip install mlflow-skinny)"
+        raise RestError(message) from None
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        if alias is not None:
+            return [str(client.get_model_version_by_alias(model_name, alias).version)]
+        with warnings.catch_warnings():
+            # Stages are deprecated in MLflow 3 but still served; the warning is noise here.
+            warnings.simplefilter("ignore", FutureWarning)
+            versions = client.get_latest_versions(model_name, stages=[str(stage)])
+        return [str(version.version) for version in versions]
+    except MlflowException as error:
+        raise RestError(error.message, error.get_http_status_code()) from None  # type: ignore[no-untyped-call]
+    except OSError as error:  # e.g. a store whose path cannot be opened
+        raise RestError(str(error)) from None
 
 
 def resolve_version(
@@ -154,22 +147,16 @@ def resolve_version(
     if (stage is None) == (alias is None):
         raise ValueError("exactly one of stage and alias must be given")
     selector = selector_text(stage, alias)
-    registry = _registry(tracking_uri, credentials)
     try:
-        if alias is not None:
-            return str(registry.get_model_version_by_alias(model_name, alias).version)
-        with warnings.catch_warnings():
-            # Stages are deprecated in MLflow 3 but still served; the warning is noise here.
-            warnings.simplefilter("ignore", FutureWarning)
-            versions = registry.get_latest_versions(model_name, stages=[str(stage)])
-    except MlflowException as error:
-        raise _classify(error, model_name, selector, tracking_uri) from None
-    except OSError as error:  # e.g. a local store whose path cannot be opened
-        message = f"the registry at {tracking_uri} is unavailable: {error}"
-        raise RegistryUnavailable(redact(message)) from None
+        if tracking_uri.startswith(("http://", "https://")):
+            versions = _ask_server(tracking_uri, model_name, stage, alias, credentials)
+        else:
+            versions = _ask_local_store(tracking_uri, model_name, stage, alias)
+    except RestError as failure:
+        raise _classify(failure, model_name, selector, tracking_uri) from None
     if not versions:
         raise ModelNotFound(f"registered model {model_name!r} has no version in {selector}")
-    return str(max(int(version.version) for version in versions))
+    return str(max(int(version) for version in versions))
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import kopf
 from pydantic import ValidationError
-from sentiment_operator import handlers
+from sentiment_operator import handlers, mlflow_rest
 from sentiment_operator.discovery import Discovery
 from sentiment_operator.kube import KubeApi, load_api_client
 from sentiment_operator.reconcile import Reconciler
-from sentiment_operator.registry import VersionCache, configure_http_defaults
+from sentiment_operator.registry import VersionCache
 from sentiment_operator.runtime import Runtime
 from sentiment_operator.settings import OperatorSettings
 from sentiment_operator.spec import GROUP
@@ -68,7 +68,7 @@ async def operate(
 ) -> None:
     """Run the operator in the current event loop until it is stopped."""
     settings = settings or OperatorSettings()
-    configure_http_defaults(timeout_seconds=settings.registry_timeout_seconds)
+    mlflow_rest.configure(timeout_seconds=settings.registry_timeout_seconds)
     api = KubeApi(load_api_client(), field_manager=settings.field_manager)
     with ThreadPoolExecutor(settings.workers, thread_name_prefix="reconcile") as executor:
         runtime = Runtime(

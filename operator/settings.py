@@ -40,7 +40,9 @@ class OperatorSettings(BaseSettings):
     )
     retry_base_seconds: float = Field(default=5.0, gt=0, description="First retry after a fault.")
     retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest retry back-off.")
-    registry_timeout_seconds: int = Field(default=10, ge=1, le=300, description="Per MLflow call.")
+    registry_timeout_seconds: int = Field(
+        default=10, ge=1, le=300, description="Per registry request: to connect, and for each read."
+    )
     workers: int = Field(default=8, ge=1, le=64, description="Reconcile threads.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
     discovery_seconds: float = Field(

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,8 +28,8 @@ from sentiment_operator.spec import API_VERSION, KIND
 
 from tests.support.kube import LocalCluster
 from tests.support.kube import wait_for as wait_for  # re-exported for the tests
-from tests.support.mlflow_server import MlflowServer, mlflow_executable
-from tests.support.processes import free_port, reachable_host, running, wait_http
+from tests.support.mlflow_server import basic_auth_mlflow_server as basic_auth_mlflow_server
+from tests.support.processes import free_port, running, wait_http
 
 #: Faster retries than production so fault tests finish in seconds.
 OPERATOR_ENV = {
@@ -376,30 +376,6 @@ def model_spec(
     for key, value in sections.items():
         spec[key] = {**spec.get(key, {}), **value}
     return spec
-
-
-@contextlib.contextmanager
-def basic_auth_mlflow_server(root: Path, *, admin_password: str) -> Iterator[MlflowServer]:
-    """``mlflow server --app-name basic-auth``: every request needs the admin's login."""
-    root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    bind, advertised = reachable_host()
-    url = f"http://{advertised}:{port}"
-    command = [
-        mlflow_executable(), "server", "--app-name", "basic-auth",
-        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination", str(root / "artifacts"),
-        "--host", bind, "--port", str(port), "--workers", "1",
-    ]  # fmt: skip
-    env = {
-        **os.environ,
-        "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
-        "MLFLOW_FLASK_SERVER_SECRET_KEY": "tests-only",
-    }
-    log_path = root / "mlflow-server.log"
-    with running(command, log_path=log_path, env=env, cwd=root) as process:
-        wait_http(f"{url}/health", timeout=120, process=process)
-        yield MlflowServer(url=url, root=root, log_path=log_path)
 
 
 def secret(namespace: str, name: str, data: Mapping[str, str]) -> dict[str, Any]:

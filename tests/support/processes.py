@@ -43,15 +43,19 @@ def wait_http(
     timeout: float = 60.0,
     process: subprocess.Popen[bytes] | None = None,
     expect_status: int | None = 200,
+    verify: bool | str = True,
 ) -> None:
-    """Poll ``url`` until it answers (with ``expect_status`` when given)."""
+    """Poll ``url`` until it answers (with ``expect_status`` when given).
+
+    ``verify`` is requests' TLS verification: a CA bundle's path, or whether to verify.
+    """
     deadline = time.monotonic() + timeout
     last_error = "no answer"
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
         try:
-            response = requests.get(url, timeout=2)
+            response = requests.get(url, timeout=2, verify=verify)
             if expect_status is None or response.status_code == expect_status:
                 return
             last_error = f"status {response.status_code}"
