@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from kubernetes.client.rest import ApiException
 from sentiment_operator.kube import ObjectRef
 
 from tests.operator_integration.harness import (
+    OPERATOR_ACCOUNT,
+    OPERATOR_NAMESPACE,
     Cluster,
     ModelRegistry,
     OperatorProcess,
@@ -25,6 +30,25 @@ from tests.support.processes import free_port
 pytestmark = pytest.mark.integration
 
 NAME = "reviews"
+
+
+def serve_version_1_without_pods(
+    cluster: Cluster, models: ModelRegistry, namespace: str, model_name: str
+) -> dict[str, Any]:
+    """Promote version 1 and serve it with no replicas; the Deployment once pinned to it."""
+    models.promote(model_name, models.add_version(model_name))
+    spec = model_spec(models.url, model_name, server={"replicas": 0})
+    cluster.create_model(namespace, NAME, spec)
+    uri = f"models:/{model_name}/1"
+
+    def pinned_to_version_1() -> dict[str, Any] | None:
+        found = cluster.deployment(namespace, NAME)
+        return found if pinned(found) == uri else None
+
+    deployment: dict[str, Any] = wait_for(
+        pinned_to_version_1, timeout=60, what="version 1 to be deployed"
+    )
+    return deployment
 
 
 def service_port(cluster: Cluster, namespace: str) -> int | None:
@@ -73,11 +97,7 @@ def test_a_child_the_api_server_refuses_is_reported_in_one_line_and_the_old_one_
     namespace: str,
     model_name: str,
 ) -> None:
-    models.promote(model_name, models.add_version(model_name))
-    cluster.create_model(
-        namespace, NAME, model_spec(models.url, model_name, server={"replicas": 0})
-    )
-    before = wait_for(lambda: cluster.deployment(namespace, NAME), timeout=60, what="Deployment")
+    before = serve_version_1_without_pods(cluster, models, namespace, model_name)
 
     # Passes the CRD (affinity is a Kubernetes object passed on as given), not the Deployment's
     # validation: a node affinity needs at least one selector term.
@@ -244,14 +264,7 @@ def test_the_operator_carries_on_after_the_api_server_was_down(
     namespace: str,
     model_name: str,
 ) -> None:
-    models.promote(model_name, models.add_version(model_name))
-    cluster.create_model(
-        namespace, NAME, model_spec(models.url, model_name, server={"replicas": 0})
-    )
-    wait_for(
-        lambda: pinned(cluster.deployment(namespace, NAME)) == f"models:/{model_name}/1",
-        timeout=60, what="version 1 to be deployed",
-    )  # fmt: skip
+    serve_version_1_without_pods(cluster, models, namespace, model_name)
 
     # The operator's watches break and its calls fail for 15 s.
     cluster.kube.restart_component("kube-apiserver", down_seconds=15)
@@ -274,3 +287,64 @@ def test_the_operator_carries_on_after_the_api_server_was_down(
         lambda: service_port(cluster, namespace) == 8081,
         timeout=60, what="the Service deleted by hand to be put back",
     )  # fmt: skip
+
+
+def throttle(account: tuple[str, str], name: str) -> list[dict[str, Any]]:
+    """API Priority and Fairness objects that give ``account`` one seat and reject the rest
+    with 429 Too Many Requests, as a busy API server does."""
+    level = {
+        "apiVersion": "flowcontrol.apiserver.k8s.io/v1",
+        "kind": "PriorityLevelConfiguration",
+        "metadata": {"name": name},
+        "spec": {"type": "Limited", "limited": {
+            "nominalConcurrencyShares": 1, "lendablePercent": 0,
+            "limitResponse": {"type": "Reject"}}},
+    }  # fmt: skip
+    subject = {"kind": "ServiceAccount",
+               "serviceAccount": {"namespace": account[0], "name": account[1]}}  # fmt: skip
+    every = {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"], "namespaces": ["*"],
+             "clusterScope": True}  # fmt: skip
+    schema = {
+        "apiVersion": "flowcontrol.apiserver.k8s.io/v1",
+        "kind": "FlowSchema",
+        "metadata": {"name": name},
+        "spec": {"priorityLevelConfiguration": {"name": name}, "matchingPrecedence": 200,
+                 "distinguisherMethod": {"type": "ByUser"},
+                 "rules": [{"subjects": [subject], "resourceRules": [every]}]},
+    }  # fmt: skip
+    return [level, schema]
+
+
+def rejected(cluster: Cluster, level: str) -> int:
+    metrics = cluster.kube.kubectl("get", "--raw", "/metrics").stdout
+    series = re.findall(
+        r"^apiserver_flowcontrol_rejected_requests_total\{(.*)\} (\d+)$", metrics, re.M
+    )
+    return sum(int(count) for labels, count in series if f'priority_level="{level}"' in labels)
+
+
+def test_throttled_by_the_api_server_the_operator_gets_every_resource_done(
+    cluster: Cluster,
+    models: ModelRegistry,
+    operator: OperatorProcess,
+    namespace: str,
+    model_name: str,
+) -> None:
+    models.promote(model_name, models.add_version(model_name))
+    spec = model_spec(models.url, model_name, server={"replicas": 0})
+    level = f"throttled-{namespace}"[:63]
+    objects = throttle((OPERATOR_NAMESPACE, OPERATOR_ACCOUNT), level)
+    cluster.kube.apply(*objects)
+    try:
+        names = [f"{NAME}-{index}" for index in range(12)]
+        for name in names:
+            cluster.create_model(namespace, name, spec)
+        wait_for(
+            lambda: all(pinned(cluster.deployment(namespace, n)) for n in names),
+            timeout=240, what="every resource's Deployment despite 429s",
+        )  # fmt: skip
+        assert rejected(cluster, level) > 0  # the API server did say 429
+    finally:
+        cluster.kube.kubectl("delete", "-f", "-", "--wait=false", stdin=yaml.safe_dump_all(objects))
+    assert operator.process is not None
+    assert operator.process.poll() is None
