@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import types
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +119,8 @@ def test_render_reads_stdin_and_defaults_the_namespace(monkeypatch: pytest.Monke
 
 
 @pytest.fixture(scope="module")
-def production_v2(shared_mlflow: MlflowServer) -> str:
-    """``imdb-sentiment`` with two versions in a real registry, v2 in Production."""
+def champion_v2(shared_mlflow: MlflowServer) -> str:
+    """``imdb-sentiment`` with two versions in a real registry, the alias champion on v2."""
     mlflow.set_tracking_uri(shared_mlflow.url)
     client = mlflow.MlflowClient(shared_mlflow.url)
     for _ in range(2):
@@ -129,15 +128,13 @@ def production_v2(shared_mlflow: MlflowServer) -> str:
         with mlflow.start_run():
             model = DummyClassifier().fit([[0], [1]], ["negative", "positive"])
             mlflow.sklearn.log_model(model, name="model", registered_model_name="imdb-sentiment")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        client.transition_model_version_stage("imdb-sentiment", "2", "Production")
+    client.set_registered_model_alias("imdb-sentiment", "champion", "2")
     return shared_mlflow.url
 
 
 @pytest.mark.integration
-def test_render_without_a_version_resolves_it_in_the_registry(production_v2: str) -> None:
-    code, out, err = invoke("render", "-f", str(EXAMPLE), "--tracking-uri", production_v2)
+def test_render_without_a_version_resolves_it_in_the_registry(champion_v2: str) -> None:
+    code, out, err = invoke("render", "-f", str(EXAMPLE), "--tracking-uri", champion_v2)
 
     assert code == 0, err
     deployment = next(yaml.safe_load_all(out))
@@ -145,9 +142,9 @@ def test_render_without_a_version_resolves_it_in_the_registry(production_v2: str
 
 
 @pytest.mark.integration
-def test_render_uses_the_spec_tracking_uri_by_default(production_v2: str, tmp_path: Path) -> None:
+def test_render_uses_the_spec_tracking_uri_by_default(champion_v2: str, tmp_path: Path) -> None:
     obj = yaml.safe_load(EXAMPLE.read_text())
-    obj["spec"]["registry"]["trackingUri"] = production_v2
+    obj["spec"]["registry"]["trackingUri"] = champion_v2
     path = tmp_path / "cr.yaml"
     path.write_text(yaml.safe_dump(obj))
 
@@ -169,7 +166,7 @@ def test_render_reports_an_unreachable_registry() -> None:
 
 def test_render_reports_an_invalid_spec(tmp_path: Path) -> None:
     obj = yaml.safe_load(EXAMPLE.read_text())
-    obj["spec"]["model"]["alias"] = "champion"
+    obj["spec"]["model"]["stage"] = "Production"
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(obj))
 

@@ -241,7 +241,7 @@ def resource(**spec_changes: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "obj",
     [
-        pytest.param(resource(model__stage=..., model__alias="champion"), id="alias"),
+        pytest.param(resource(model__alias=..., model__stage="Production"), id="stage"),
         pytest.param(
             resource(autoscaling__minReplicas=5, autoscaling__maxReplicas=5), id="min=max"
         ),
@@ -292,10 +292,10 @@ def test_crd_and_models_accept_the_same_valid_resources(obj: dict[str, Any]) -> 
 @pytest.mark.parametrize(
     "obj",
     [
-        pytest.param(resource(model__alias="champion"), id="stage-and-alias"),
-        pytest.param(resource(model__stage=...), id="neither"),
+        pytest.param(resource(model__stage="Production"), id="stage-and-alias"),
+        pytest.param(resource(model__alias=...), id="neither"),
         pytest.param(resource(autoscaling__minReplicas=6), id="min-above-default-max"),
-        pytest.param(resource(model__stage="Archived"), id="bad-enum"),
+        pytest.param(resource(model__alias=..., model__stage="Archived"), id="bad-enum"),
         pytest.param(resource(server__replicas="3"), id="wrong-type"),
         pytest.param(resource(server__replica=3), id="unknown-field"),
         pytest.param(resource(registry=...), id="missing-registry"),
