@@ -21,8 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes.client.rest import ApiException
-from sentiment_operator.kube import KubeApi, ObjectRef, api_message
+from sentiment_operator.kube import ApiError, KubeApi, ObjectRef, api_message
 
 # (apiVersion, kind)
 KindKey = tuple[str, str]
@@ -147,7 +146,7 @@ class ChildApplier:
                 return
         try:
             result = self.api.apply(child)
-        except ApiException as error:
+        except ApiError as error:
             if error.status in (400, 422):  # invalid: the same spec would fail every time
                 raise ChildRefused(f"{ref} was refused: {api_message(error)}") from None
             raise

@@ -13,9 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-import urllib3.exceptions
-from kubernetes.client.rest import ApiException
-from sentiment_operator.kube import KubeApi
+from sentiment_operator.kube import ApiError, ApiUnreachableError, KubeApi
 from sentiment_operator.render.kinds import CHILD_KINDS, Resource
 
 logger = logging.getLogger(__name__)
@@ -61,7 +59,7 @@ class Discovery:
             return cached[1]
         try:
             found = (self.api.served_kinds(group_version) or {}).values()
-        except (ApiException, urllib3.exceptions.HTTPError) as error:
+        except (ApiError, ApiUnreachableError) as error:
             if cached is None:
                 raise
             logger.warning(

@@ -3,7 +3,7 @@
 Three triggers, one reconcile (:mod:`sentiment_operator.reconcile`):
 
 * create, update and resume of a SentimentModel: reconcile now; on a fault (registry,
-  credentials, API) retry with a doubling delay through ``kopf.TemporaryError``;
+  credentials, API) kopf retries the handler after its backoff (``SENTIMENT_RETRY_SECONDS``);
 * a daemon per SentimentModel that re-resolves the stage or alias every
   ``spec.registry.pollIntervalSeconds``. Its ticks fall on multiples of the interval
   on the wall clock, so every resource with the same interval asks at the same moment
@@ -25,6 +25,7 @@ import time
 from typing import Any, cast
 
 import kopf
+from sentiment_operator import kube
 from sentiment_operator.reconcile import Outcome
 from sentiment_operator.render.kinds import CHILD_KINDS
 from sentiment_operator.render.labels import MANAGED_BY
@@ -75,29 +76,26 @@ registry = kopf.OperatorRegistry()
 
 
 @kopf.on.login(id="login", registry=registry)
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """The same in-cluster-then-kubeconfig order as :mod:`sentiment_operator.kube`."""
-    return kopf.login_via_client(**kwargs)
+def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+    """kopf's own service-account-then-kubeconfig login, the one :class:`KubeApi` uses
+    (kopf would prefer a Kubernetes client library where one happens to be installed)."""
+    return kube.login(settings)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)
 @kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)
 @kopf.on.update(GROUP, VERSION, PLURAL, id="reconcile", registry=registry)
 async def reconcile_changed(
-    namespace: str | None, name: str, retry: int, memo: Any, logger: kopf.Logger, **_: Any
+    namespace: str | None, name: str, memo: Any, logger: kopf.Logger, **_: Any
 ) -> None:
-    """Created, changed or found at start: reconcile now; on a fault, retry with back-off."""
+    """Created, changed or found at start: reconcile now. An exception (an API fault, a
+    bug) is retried by kopf after its backoff; a fault the reconcile reported, too."""
     assert namespace is not None  # SentimentModels are namespaced
     runtime: Runtime = memo.runtime
-    delay = runtime.backoff(retry + 1)
-    try:
-        outcome = await runtime.reconcile((namespace, name))
-    except Exception as error:  # API faults and bugs alike: retry, never crash-loop
-        logger.exception("Reconcile failed; retrying in %.0fs", delay)
-        raise kopf.TemporaryError(f"{type(error).__name__}: {error}", delay=delay) from error
+    outcome = await runtime.reconcile((namespace, name))
     post(outcome, logger)
     if outcome.retry is not None:
-        raise kopf.TemporaryError(outcome.retry, delay=delay)
+        raise kopf.TemporaryError(outcome.retry, delay=runtime.retry_seconds)
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, id="poll-registry", registry=registry, cancellation_timeout=10)

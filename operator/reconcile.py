@@ -2,7 +2,7 @@
 
 Every trigger (creation, spec change, operator restart, registry poll, a child changed
 or deleted by hand) runs the same level-triggered pass over the resource as it is
-now in the API. The pass is synchronous (the ``kubernetes`` client and registry calls are);
+now in the API. The pass is synchronous (the API and registry calls are);
 the kopf handlers run it in worker threads, one at a time per resource.
 """
 

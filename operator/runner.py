@@ -19,7 +19,7 @@ import kopf
 from pydantic import ValidationError
 from sentiment_operator import handlers, mlflow_rest
 from sentiment_operator.discovery import Discovery
-from sentiment_operator.kube import KubeApi, load_api_client
+from sentiment_operator.kube import KubeApi
 from sentiment_operator.reconcile import Reconciler
 from sentiment_operator.registry import VersionCache
 from sentiment_operator.runtime import Runtime
@@ -38,6 +38,8 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
         prefix=GROUP, key="last-handled-configuration"
     )
     config.posting.reporting_component = settings.field_manager
+    # A handler that raises is retried after this delay (kopf's backoff for every handler).
+    config.execution.default_backoff = settings.retry_seconds
     # The reconciler posts its own Events with precise reasons; kopf's copies of its log
     # lines ("Handler ... failed temporarily") would only repeat them.
     config.posting.level = logging.CRITICAL + 1
@@ -54,7 +56,7 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
 def configure_logging(level: str) -> None:
     """Plain timestamped logs; the HTTP libraries stay quiet (their debug logs carry headers)."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("urllib3", "kubernetes.client.rest", "aiohttp.access"):
+    for noisy in ("urllib3", "httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -69,7 +71,7 @@ async def operate(
     """Run the operator in the current event loop until it is stopped."""
     settings = settings or OperatorSettings()
     mlflow_rest.configure(timeout_seconds=settings.registry_timeout_seconds)
-    api = KubeApi(load_api_client(), field_manager=settings.field_manager)
+    api = KubeApi(field_manager=settings.field_manager)
     with ThreadPoolExecutor(settings.workers, thread_name_prefix="reconcile") as executor:
         runtime = Runtime(
             reconciler=Reconciler(
@@ -79,8 +81,8 @@ async def operate(
                 discovery=Discovery(api, ttl_seconds=settings.discovery_seconds),
             ),
             executor=executor,
-            retry_base_seconds=settings.retry_base_seconds,
-            retry_max_seconds=settings.retry_max_seconds,
+            retry_seconds=settings.retry_seconds,
+            poll_backoff_max_seconds=settings.poll_backoff_max_seconds,
         )
         await kopf.operator(
             registry=handlers.registry,

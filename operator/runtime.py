@@ -1,7 +1,7 @@
 """What the kopf handlers share: one reconcile at a time per resource, in worker threads.
 
 Reconciles of one resource never overlap: a per-resource lock serialises them, and
-they run in a thread pool because the ``kubernetes`` and MLflow clients block.
+they run in a thread pool because the API and registry clients block.
 """
 
 from __future__ import annotations
@@ -22,22 +22,16 @@ class Runtime:
 
     reconciler: Reconciler
     executor: Executor
-    retry_base_seconds: float = 5.0
-    retry_max_seconds: float = 300.0
+    retry_seconds: float = 10.0
+    poll_backoff_max_seconds: float = 300.0
     _locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
     _queued: set[Key] = field(default_factory=set)
 
     def polls_skipped(self, failures: int, interval: float) -> float:
         """Seconds of poll ticks to leave out after ``failures`` faulty ones in a row:
-        0, 1, 3, 7... intervals, capped like the retries."""
+        0, 1, 3, 7... intervals, capped."""
         ticks = 2 ** max(failures - 1, 0) - 1 if failures else 0
-        return float(min(ticks * interval, self.retry_max_seconds))
-
-    def backoff(self, failures: int) -> float:
-        """Seconds to wait before retry number ``failures`` (1, 2, ...): doubling, capped."""
-        return float(
-            min(self.retry_base_seconds * 2 ** max(failures - 1, 0), self.retry_max_seconds)
-        )
+        return float(min(ticks * interval, self.poll_backoff_max_seconds))
 
     async def reconcile(self, key: Key, *, max_age: float | None = None) -> Outcome:
         """Reconcile one resource, after any reconcile of it that is running now."""

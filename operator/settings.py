@@ -38,8 +38,12 @@ class OperatorSettings(BaseSettings):
     cluster_domain: str = Field(
         default="cluster.local", min_length=1, description="For status.url."
     )
-    retry_base_seconds: float = Field(default=5.0, gt=0, description="First retry after a fault.")
-    retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest retry back-off.")
+    retry_seconds: float = Field(
+        default=10.0, gt=0, description="Retry of a reconcile after a fault (kopf's backoff)."
+    )
+    poll_backoff_max_seconds: float = Field(
+        default=300.0, gt=0, description="Longest pause of a resource's polls after faults."
+    )
     registry_timeout_seconds: int = Field(
         default=10, ge=1, le=300, description="Per registry request: to connect, and for each read."
     )

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.operator_env import operator_python
+
 
 def test_operator_folder_never_shadows_the_standard_library(repo_root: Path):
     # Run from the repository root, where the folder named operator/ sits on sys.path.
@@ -41,3 +43,20 @@ def test_installed_environment_is_consistent():
         [sys.executable, "-m", "pip", "check"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_the_operator_image_environment_runs_without_a_kubernetes_client():
+    # What `pip install ".[operator]"` gives the operator image: kopf would import the
+    # official client (about 70 MiB) if it were there; the operator speaks HTTP itself.
+    script = (
+        "import importlib.util, sys\n"
+        "import sentiment_operator.runner, sentiment_operator.handlers\n"
+        "assert importlib.util.find_spec('kubernetes') is None, 'installed'\n"
+        "assert importlib.util.find_spec('httpx') is not None, 'httpx missing'\n"
+        "print(sorted(m for m in ('kubernetes', 'mlflow', 'sklearn') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [str(operator_python()), "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

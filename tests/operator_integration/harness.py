@@ -1,10 +1,11 @@
 """The operator under test, a client for the local cluster, and MLflow model helpers.
 
 The operator runs exactly as in production: ``python -m sentiment_operator run``, in
-its own process, with nothing but the token of the ServiceAccount that ``deploy/``
-creates. Kubernetes itself runs the Deployments it makes: the node agent starts the
-model server from the pod's container spec, so rollouts, readiness, ReplicaSets and
-``ProgressDeadlineExceeded`` are the cluster's own.
+its own process, from a venv holding what its image holds (the ``operator`` extra), with
+nothing but the token of the ServiceAccount that ``deploy/`` creates. Kubernetes itself
+runs the Deployments it makes: the node agent starts the model server from the pod's
+container spec, so rollouts, readiness, ReplicaSets and ``ProgressDeadlineExceeded``
+are the cluster's own.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import base64
 import contextlib
 import os
 import subprocess
-import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,18 +23,19 @@ from typing import Any, ClassVar
 import mlflow
 import yaml
 from mlflow import MlflowClient
-from sentiment_operator.kube import KubeApi, ObjectRef, load_api_client
+from sentiment_operator.kube import KubeApi, ObjectRef
 from sentiment_operator.spec import API_VERSION, KIND
 
 from tests.support.kube import LocalCluster
 from tests.support.kube import wait_for as wait_for  # re-exported for the tests
 from tests.support.mlflow_server import basic_auth_mlflow_server as basic_auth_mlflow_server
+from tests.support.operator_env import operator_python
 from tests.support.processes import free_port, running, wait_http
 
 #: Faster retries than production so fault tests finish in seconds.
 OPERATOR_ENV = {
-    "SENTIMENT_RETRY_BASE_SECONDS": "1",
-    "SENTIMENT_RETRY_MAX_SECONDS": "5",
+    "SENTIMENT_RETRY_SECONDS": "1",
+    "SENTIMENT_POLL_BACKOFF_MAX_SECONDS": "5",
     # A basic-auth MLflow server hashes the password on every request: slow on two busy cores.
     "SENTIMENT_REGISTRY_TIMEOUT_SECONDS": "10",
     "SENTIMENT_LOG_LEVEL": "INFO",
@@ -74,7 +75,7 @@ class Cluster:
     api: KubeApi = field(init=False)
 
     def __post_init__(self) -> None:
-        self.api = KubeApi(load_api_client(str(self.kube.kubeconfig)), field_manager="tests")
+        self.api = KubeApi(self.kube.login, field_manager="tests")
 
     def create_model(self, namespace: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         """``kubectl apply`` a SentimentModel."""
@@ -217,7 +218,7 @@ class OperatorProcess:
         port = free_port()
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **OPERATOR_ENV}
         command = [
-            sys.executable, "-m", "sentiment_operator", "run", *self.scope,
+            str(operator_python()), "-m", "sentiment_operator", "run", *self.scope,
             "--liveness", f"http://127.0.0.1:{port}/healthz",
         ]  # fmt: skip
         self.starts += 1

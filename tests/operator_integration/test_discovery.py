@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
-import urllib3.exceptions
 from sentiment_operator.discovery import Discovery
-from sentiment_operator.kube import KubeApi, ObjectRef, UnknownKind, load_api_client
+from sentiment_operator.kube import ApiUnreachableError, KubeApi, ObjectRef, UnknownKind
 from sentiment_operator.render.kinds import (
     CHILD_KINDS,
     SCALED_OBJECT,
@@ -54,16 +55,16 @@ def test_an_unreachable_api_keeps_the_last_answer_and_is_never_taken_for_absent(
     cluster: Cluster,
 ) -> None:
     clock = Clock()
-    client = load_api_client(str(cluster.kube.kubeconfig))
-    api = KubeApi(client, field_manager="tests")
+    api = KubeApi(cluster.kube.login, field_manager="tests")
     discovery = Discovery(api, ttl_seconds=30, clock=clock)
     assert discovery.served_child_kinds() >= KEDA
 
-    client.configuration.host = "https://127.0.0.1:9"  # the API server is gone
+    gone = dataclasses.replace(cluster.kube.login(), server="https://127.0.0.1:9")
+    discovery.api = KubeApi(lambda: gone, field_manager="tests")  # the API server is gone
     clock.now = 100  # and the cached answer expired
     assert discovery.served_child_kinds() >= KEDA
-    with pytest.raises(urllib3.exceptions.HTTPError):
-        Discovery(api, ttl_seconds=30, clock=clock).served_child_kinds()
+    with pytest.raises(ApiUnreachableError):
+        Discovery(discovery.api, ttl_seconds=30, clock=clock).served_child_kinds()
 
 
 def test_every_child_kind_is_addressed_by_the_plural_discovery_gives(cluster: Cluster) -> None:

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes.client.rest import ApiException
-from sentiment_operator.kube import ObjectRef
+from sentiment_operator.kube import ApiError, ObjectRef
 
 from tests.operator_integration.harness import (
     OPERATOR_ACCOUNT,
@@ -71,7 +70,7 @@ def test_an_invalid_spec_is_refused_at_admission_and_creates_nothing(
     models.promote(model_name, models.add_version(model_name))
     spec = model_spec(models.url, model_name)
     spec["model"]["alias"] = "champion"  # a stage and an alias: the spec must pick one
-    with pytest.raises(ApiException) as refused:
+    with pytest.raises(ApiError) as refused:
         cluster.create_model(namespace, NAME, spec)
     assert refused.value.status == 422
     assert "exactly one of stage and alias must be set" in str(refused.value.body)

@@ -15,7 +15,9 @@ from sentiment_operator.registry import (
     credentials_id,
     redact,
 )
+from sentiment_operator.runner import kopf_settings
 from sentiment_operator.runtime import Runtime
+from sentiment_operator.settings import OperatorSettings
 
 
 def test_poll_ticks_fall_on_multiples_of_the_interval() -> None:
@@ -37,9 +39,9 @@ def test_the_poll_interval_of_a_live_spec(spec: dict[str, Any], interval: float)
     assert poll_interval(spec) == interval
 
 
-def test_retries_back_off_doubling_up_to_a_cap() -> None:
-    runtime = Runtime(reconciler=None, executor=None, retry_base_seconds=2, retry_max_seconds=20)  # type: ignore[arg-type]
-    assert [runtime.backoff(n) for n in range(1, 7)] == [2, 4, 8, 16, 20, 20]
+def test_a_failed_handler_is_retried_after_kopfs_backoff_from_the_settings() -> None:
+    assert kopf_settings(OperatorSettings(retry_seconds=3)).execution.default_backoff == 3
+    assert kopf_settings(OperatorSettings()).execution.default_backoff == 10
 
 
 def test_credentials_are_identified_without_being_revealed() -> None:
@@ -123,6 +125,6 @@ def test_different_credentials_never_share_an_answer() -> None:
     assert registry.asked == 2
 
 
-def test_failed_polls_skip_doubling_stretches_of_ticks_up_to_the_retry_cap() -> None:
-    runtime = Runtime(reconciler=None, executor=None, retry_max_seconds=300)  # type: ignore[arg-type]
+def test_failed_polls_skip_doubling_stretches_of_ticks_up_to_the_cap() -> None:
+    runtime = Runtime(reconciler=None, executor=None, poll_backoff_max_seconds=300)  # type: ignore[arg-type]
     assert [runtime.polls_skipped(n, 30) for n in range(6)] == [0, 0, 30, 90, 210, 300]

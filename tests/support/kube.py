@@ -12,11 +12,13 @@ import os
 import signal
 import subprocess
 import time
+import unittest.mock
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import kopf
 import yaml
 from local_cluster import build, lifecycle, network
 from local_cluster.layout import Layout
@@ -40,6 +42,13 @@ class LocalCluster:
     @property
     def kubectl_path(self) -> Path:
         return build.bin_dir() / "kubectl"
+
+    def login(self) -> kopf.ConnectionInfo:
+        """The admin credentials of its kubeconfig, read by kopf's parser as the operator's are."""
+        with unittest.mock.patch.dict(os.environ, {"KUBECONFIG": str(self.kubeconfig)}):
+            info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
+        assert info is not None
+        return info
 
     def env(self) -> dict[str, str]:
         path = f"{build.bin_dir()}{os.pathsep}{os.environ.get('PATH', '')}"
