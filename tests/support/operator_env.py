@@ -21,14 +21,15 @@ REPO = Path(__file__).resolve().parents[2]
 @functools.cache
 def operator_python() -> Path:
     """A venv with this checkout and the operator extra at the lock's pins, made once per
-    process (uv, from its cache: seconds)."""
+    process (uv, offline from the cache `make install` filled: seconds; the tests run
+    in the cluster's network namespace, where no index is reachable)."""
     root = Path(tempfile.mkdtemp(prefix="operator-env-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     uv = [sys.executable, "-m", "uv"]
     python = root / "bin" / "python"
     for command in (
         [*uv, "venv", "--quiet", "--python", sys.executable, str(root)],
-        [*uv, "pip", "install", "--quiet", "--python", str(python),
+        [*uv, "pip", "install", "--quiet", "--offline", "--python", str(python),
          "-c", str(REPO / "requirements.lock"), f"{REPO}[operator]"],
     ):  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, check=False)
