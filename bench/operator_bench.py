@@ -44,7 +44,7 @@ from tests.operator_integration.harness import (
     model_spec,
     pinned,
 )
-from tests.support.kube import LocalCluster, start_cluster, stop_cluster
+from tests.support.kube import KubeCluster, start_cluster, stop_cluster
 from tests.support.mlflow_server import mlflow_server
 
 PROMOTION_INTERVAL = 5  # seconds: the smallest poll interval the spec accepts
@@ -198,7 +198,7 @@ OPERATOR_RESOURCES = frozenset({
 REQUEST_SERIES = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$", re.MULTILINE)
 
 
-def api_requests(kube: LocalCluster) -> Counter[str]:
+def api_requests(kube: KubeCluster) -> Counter[str]:
     """The API server's request counts on the operator's resources, by verb."""
     text = kube.kubectl("get", "--raw", "/metrics").stdout
     counts: Counter[str] = Counter()
@@ -209,7 +209,7 @@ def api_requests(kube: LocalCluster) -> Counter[str]:
     return counts
 
 
-def requests_in_one_tick(kube: LocalCluster, interval: float) -> dict[str, int]:
+def requests_in_one_tick(kube: KubeCluster, interval: float) -> dict[str, int]:
     """Requests from just after one poll tick's work to just after the next one's."""
     settle = 15.0  # a tick's reconciles are done well within this (see tick_to_all_repinned)
     now = time.time()

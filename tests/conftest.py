@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pytest
 
-from tests.support.kube import LocalCluster, start_cluster, stop_cluster, uses_cluster
+from tests.support.kube import KubeCluster, start_cluster, stop_cluster, uses_cluster
 from tests.support.mlflow_server import MlflowServer, mlflow_server
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ BODY_TIMEOUT_SECONDS = 3  # short, so cut-off bodies are quick to see
 IMDB_CSV = Path(os.environ.get("IMDB_TRAIN_CSV", REPO_ROOT / "tests/data/imdb-sample.csv.gz"))
 
 
-_CLUSTER_KEY = pytest.StashKey["LocalCluster | None"]()
+_CLUSTER_KEY = pytest.StashKey["KubeCluster | None"]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -56,7 +56,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def kube_cluster(pytestconfig: pytest.Config) -> LocalCluster:
+def kube_cluster(pytestconfig: pytest.Config) -> KubeCluster:
     """The local Kubernetes cluster (joined at collection time)."""
     cluster = pytestconfig.stash.get(_CLUSTER_KEY, None)
     assert cluster is not None, "the cluster is joined when the session starts"

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.kube import LocalCluster
+from tests.support.kube import KubeCluster
 
 _counter = itertools.count(1)
 
 
 @pytest.fixture
-def namespace(request: pytest.FixtureRequest, kube_cluster: LocalCluster) -> Iterator[str]:
+def namespace(request: pytest.FixtureRequest, kube_cluster: KubeCluster) -> Iterator[str]:
     base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].rstrip("-")
     name = kube_cluster.create_namespace(f"{base}-{next(_counter)}")
     yield name

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from local_cluster import versions
 
-from tests.support.kube import LocalCluster, wait_for
+from tests.support.kube import KubeCluster, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -70,12 +70,12 @@ def answers(url: str) -> int | None:
         return None
 
 
-def phase(cluster: LocalCluster, namespace: str, name: str) -> str | None:
+def phase(cluster: KubeCluster, namespace: str, name: str) -> str | None:
     pod = cluster.get("pod", name, namespace)
     return ((pod or {}).get("status") or {}).get("phase")
 
 
-def finished(cluster: LocalCluster, namespace: str, name: str) -> str:
+def finished(cluster: KubeCluster, namespace: str, name: str) -> str:
     def terminal() -> str | None:
         current = phase(cluster, namespace, name)
         return current if current in ("Succeeded", "Failed") else None
@@ -83,17 +83,17 @@ def finished(cluster: LocalCluster, namespace: str, name: str) -> str:
     return wait_for(terminal, timeout=60, what=f"pod {name} to finish")
 
 
-def logs(cluster: LocalCluster, namespace: str, name: str) -> str:
+def logs(cluster: KubeCluster, namespace: str, name: str) -> str:
     return cluster.kubectl("logs", "-n", namespace, name).stdout
 
 
-def available(cluster: LocalCluster, namespace: str, name: str) -> bool:
+def available(cluster: KubeCluster, namespace: str, name: str) -> bool:
     deployment = cluster.get("deployment", name, namespace) or {}
     status = deployment.get("status") or {}
     return bool(status.get("availableReplicas") == deployment["spec"]["replicas"])
 
 
-def test_the_node_is_ready_and_kubectl_says_the_release(kube_cluster: LocalCluster) -> None:
+def test_the_node_is_ready_and_kubectl_says_the_release(kube_cluster: KubeCluster) -> None:
     nodes = json.loads(kube_cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
     assert len(nodes) == 1
     ready = [c for c in nodes[0]["status"]["conditions"] if c["type"] == "Ready"]
@@ -104,7 +104,7 @@ def test_the_node_is_ready_and_kubectl_says_the_release(kube_cluster: LocalClust
 
 
 def test_a_deployment_serves_through_its_cluster_ip_and_replaces_a_deleted_pod(
-    kube_cluster: LocalCluster, namespace: str
+    kube_cluster: KubeCluster, namespace: str
 ) -> None:
     kube_cluster.apply(*web("web"), namespace=namespace)
     wait_for(lambda: available(kube_cluster, namespace, "web"), timeout=90, what="web Available")
@@ -131,7 +131,7 @@ def test_a_deployment_serves_through_its_cluster_ip_and_replaces_a_deleted_pod(
 
 
 def test_pods_reach_services_by_dns_name_and_the_apiserver(
-    kube_cluster: LocalCluster, namespace: str
+    kube_cluster: KubeCluster, namespace: str
 ) -> None:
     kube_cluster.apply(*web("web", replicas=1), namespace=namespace)
     wait_for(lambda: available(kube_cluster, namespace, "web"), timeout=90, what="web Available")
@@ -167,7 +167,7 @@ def test_pods_reach_services_by_dns_name_and_the_apiserver(
 
 
 def test_containers_run_unprivileged_on_a_read_only_root_with_writable_volumes(
-    kube_cluster: LocalCluster, namespace: str
+    kube_cluster: KubeCluster, namespace: str
 ) -> None:
     script = (
         "import os\n"
@@ -219,7 +219,7 @@ def test_containers_run_unprivileged_on_a_read_only_root_with_writable_volumes(
 
 
 def test_an_image_that_cannot_run_here_waits_with_err_image_pull(
-    kube_cluster: LocalCluster, namespace: str
+    kube_cluster: KubeCluster, namespace: str
 ) -> None:
     pod = {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nginx"},
@@ -239,7 +239,7 @@ def test_an_image_that_cannot_run_here_waits_with_err_image_pull(
 
 
 def test_liveness_failures_restart_and_exit_codes_are_reported(
-    kube_cluster: LocalCluster, namespace: str
+    kube_cluster: KubeCluster, namespace: str
 ) -> None:
     pod = {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "flaky"},
@@ -266,7 +266,7 @@ def test_liveness_failures_restart_and_exit_codes_are_reported(
 
 
 def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period(
-    kube_cluster: LocalCluster, namespace: str
+    kube_cluster: KubeCluster, namespace: str
 ) -> None:
     ignores_term = (
         "import signal, time\n"

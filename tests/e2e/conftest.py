@@ -10,13 +10,13 @@ import pytest
 
 from tests.operator_integration.conftest import install_optional_crds
 from tests.operator_integration.harness import OPERATOR_NAMESPACE, Cluster, OperatorProcess
-from tests.support.kube import LocalCluster
+from tests.support.kube import KubeCluster
 
 OPERATOR_DEPLOYMENT = "sentiment-operator"
 
 
 @pytest.fixture
-def installed_operator(kube_cluster: LocalCluster, repo_root: Path) -> Iterator[Cluster]:
+def installed_operator(kube_cluster: KubeCluster, repo_root: Path) -> Iterator[Cluster]:
     """``kubectl apply -k deploy/``: the CRD, RBAC and the operator itself, as a pod.
 
     An operator process another test started is paused meanwhile, so one operator acts.

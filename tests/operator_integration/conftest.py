@@ -17,7 +17,7 @@ from tests.operator_integration.harness import (
     OperatorProcess,
     install_operator_rbac,
 )
-from tests.support.kube import LocalCluster, wait_for
+from tests.support.kube import KubeCluster, wait_for
 from tests.support.mlflow_server import MlflowServer
 
 _counter = itertools.count(1)
@@ -34,7 +34,7 @@ def optional_crd_files() -> list[Path]:
     return [*keda, *prometheus]
 
 
-def install_optional_crds(kube: LocalCluster) -> None:
+def install_optional_crds(kube: KubeCluster) -> None:
     for path in optional_crd_files():
         kube.kubectl("apply", "--server-side", "-f", str(path))
     kube.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
@@ -43,7 +43,7 @@ def install_optional_crds(kube: LocalCluster) -> None:
 OPTIONAL_GROUP_VERSIONS = ("keda.sh/v1alpha1", "monitoring.coreos.com/v1")
 
 
-def _served(kube: LocalCluster, group_version: str) -> bool:
+def _served(kube: KubeCluster, group_version: str) -> bool:
     return kube.kubectl("get", "--raw", f"/apis/{group_version}", check=False).returncode == 0
 
 
@@ -59,7 +59,7 @@ def restart_operators() -> None:
             process.restart()
 
 
-def remove_optional_crds(kube: LocalCluster) -> None:
+def remove_optional_crds(kube: KubeCluster) -> None:
     """Delete the optional CRDs and wait until discovery no longer lists their groups."""
     for path in optional_crd_files():
         kube.kubectl("delete", "--ignore-not-found", "--wait=true", "-f", str(path))
@@ -70,7 +70,7 @@ def remove_optional_crds(kube: LocalCluster) -> None:
 
 
 @pytest.fixture(scope="session")
-def installed(kube_cluster: LocalCluster, repo_root: Path) -> LocalCluster:
+def installed(kube_cluster: KubeCluster, repo_root: Path) -> KubeCluster:
     """The CRD, RBAC and ServiceAccount from ``deploy/`` and the optional CRDs, installed."""
     install_operator_rbac(kube_cluster, repo_root)
     install_optional_crds(kube_cluster)
@@ -78,13 +78,13 @@ def installed(kube_cluster: LocalCluster, repo_root: Path) -> LocalCluster:
 
 
 @pytest.fixture(scope="session")
-def cluster(installed: LocalCluster) -> Cluster:
+def cluster(installed: KubeCluster) -> Cluster:
     return Cluster(installed)
 
 
 @pytest.fixture(scope="session")
 def operator(
-    installed: LocalCluster, tmp_path_factory: pytest.TempPathFactory
+    installed: KubeCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     """The operator, running with its ServiceAccount's token for the whole session."""
     process = OperatorProcess(installed, tmp_path_factory.mktemp("operator"))

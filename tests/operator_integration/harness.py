@@ -26,7 +26,7 @@ from mlflow import MlflowClient
 from sentiment_operator.kube import KubeApi, ObjectRef
 from sentiment_operator.spec import API_VERSION, KIND
 
-from tests.support.kube import LocalCluster
+from tests.support.kube import KubeCluster
 from tests.support.kube import wait_for as wait_for  # re-exported for the tests
 from tests.support.mlflow_server import basic_auth_mlflow_server as basic_auth_mlflow_server
 from tests.support.operator_env import operator_python
@@ -71,7 +71,7 @@ def pinned(deployment: Mapping[str, Any] | None) -> str | None:
 class Cluster:
     """The local cluster, seen through the Kubernetes API as kubectl would."""
 
-    kube: LocalCluster
+    kube: KubeCluster
     api: KubeApi = field(init=False)
 
     def __post_init__(self) -> None:
@@ -159,7 +159,7 @@ class Cluster:
             self.api.delete(ObjectRef(API_VERSION, KIND, namespace, item["metadata"]["name"]))
 
 
-def install_operator_rbac(kube: LocalCluster, repo_root: Path) -> None:
+def install_operator_rbac(kube: KubeCluster, repo_root: Path) -> None:
     """Everything ``kubectl apply -k deploy/`` installs except the operator's Deployment."""
     rendered = kube.kubectl("kustomize", str(repo_root / "deploy")).stdout
     objects = [o for o in yaml.safe_load_all(rendered) if o and o["kind"] != "Deployment"]
@@ -168,7 +168,7 @@ def install_operator_rbac(kube: LocalCluster, repo_root: Path) -> None:
 
 
 def service_account_kubeconfig(
-    kube: LocalCluster,
+    kube: KubeCluster,
     path: Path,
     account: tuple[str, str] = (OPERATOR_NAMESPACE, OPERATOR_ACCOUNT),
 ) -> Path:
@@ -197,7 +197,7 @@ class OperatorProcess:
 
     def __init__(
         self,
-        kube: LocalCluster,
+        kube: KubeCluster,
         workdir: Path,
         *,
         scope: Sequence[str] = ("--all-namespaces",),

@@ -25,7 +25,7 @@ from tests.operator_integration.harness import (
     model_spec,
     wait_for,
 )
-from tests.support.kube import LocalCluster
+from tests.support.kube import KubeCluster
 
 pytestmark = pytest.mark.integration
 
@@ -34,9 +34,7 @@ Account = tuple[str, str]
 CLUSTER_WIDE: Account = (OPERATOR_NAMESPACE, OPERATOR_ACCOUNT)
 
 
-def can(
-    kube: LocalCluster, account: Account, verb: str, resource: str, namespace: str = ""
-) -> bool:
+def can(kube: KubeCluster, account: Account, verb: str, resource: str, namespace: str = "") -> bool:
     """``kubectl auth can-i`` as the ServiceAccount, in ``namespace`` (cluster-wide if empty)."""
     where = ["-n", namespace] if namespace else []
     subject = f"--as=system:serviceaccount:{account[0]}:{account[1]}"
@@ -96,7 +94,7 @@ def test_the_cluster_wide_install_grants_exactly_what_the_operator_calls(
 NAMESPACED_ACCOUNT: Account = ("sentiment-operator-ns", OPERATOR_ACCOUNT)
 
 
-def namespaced_install(kube: LocalCluster, repo_root: Path, watched: str) -> list[dict[str, Any]]:
+def namespaced_install(kube: KubeCluster, repo_root: Path, watched: str) -> list[dict[str, Any]]:
     """``deploy/namespaced/`` for ``watched``, beside the session's install: its own
     namespace and cluster-scoped binding; the Deployment is left out (run as a process)."""
     rendered = kube.kubectl("kustomize", str(repo_root / "deploy" / "namespaced")).stdout

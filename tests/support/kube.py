@@ -1,14 +1,18 @@
-"""The local Kubernetes cluster under the tests: started once, entered by the test process.
+"""The Kubernetes cluster under the tests: started once, entered by the test process.
 
-The session joins the cluster's network namespace before any test runs (so servers
-that tests start, MLflow and Prometheus among them, are reachable from pods at the
-bridge address), uses a cluster that is already up, or starts one and stops it after.
+The session joins the local cluster's network namespace before any test runs (so
+servers that tests start, MLflow and Prometheus among them, are reachable from pods at
+the bridge address), uses a cluster that is already up, or starts one and stops it
+after. With ``E2E_KUBECONFIG`` set, it uses that cluster instead (the end-to-end test
+on kind: scripts/kind-e2e.sh routes the Service and pod networks to the host and names
+the address pods reach the host at in ``E2E_HOST_ADDRESS``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -24,24 +28,26 @@ from local_cluster import build, lifecycle, network
 from local_cluster.layout import Layout
 
 T = TypeVar("T")
-#: Where pods reach servers that tests run in the cluster namespace.
-HOST_ADDRESS = str(network.GATEWAY)
+
+
+#: The kubeconfig of a cluster to run the end-to-end test on instead of the local one
+#: (scripts/kind-e2e.sh sets it to its kind cluster's).
+EXISTING_KUBECONFIG_ENV = "E2E_KUBECONFIG"
 
 
 @dataclass
-class LocalCluster:
-    """A running local cluster, driven with its own ``kubectl``."""
+class KubeCluster:
+    """The cluster under the tests, driven with ``kubectl``: the local one (``layout`` set,
+    started by the session or found running) or an existing one named by its kubeconfig."""
 
-    layout: Layout
-    started_here: bool
+    kubeconfig: Path
+    kubectl_path: Path
+    layout: Layout | None = None
+    started_here: bool = False
 
-    @property
-    def kubeconfig(self) -> Path:
-        return self.layout.kubeconfig
-
-    @property
-    def kubectl_path(self) -> Path:
-        return build.bin_dir() / "kubectl"
+    @classmethod
+    def local(cls, layout: Layout, *, started_here: bool) -> KubeCluster:
+        return cls(layout.kubeconfig, build.bin_dir() / "kubectl", layout, started_here)
 
     def login(self) -> kopf.ConnectionInfo:
         """The admin credentials of its kubeconfig, read by kopf's parser as the operator's are."""
@@ -51,7 +57,7 @@ class LocalCluster:
         return info
 
     def env(self) -> dict[str, str]:
-        path = f"{build.bin_dir()}{os.pathsep}{os.environ.get('PATH', '')}"
+        path = f"{self.kubectl_path.parent}{os.pathsep}{os.environ.get('PATH', '')}"
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PATH": path}
 
     def kubectl(
@@ -85,7 +91,9 @@ class LocalCluster:
         return items
 
     def restart_component(self, name: str, *, down_seconds: float, timeout: float = 120) -> None:
-        """Stop a control-plane process, keep it down ``down_seconds``, start it, wait for it."""
+        """Stop a control-plane process, keep it down ``down_seconds``, start it, wait for it
+        (the local cluster's processes only)."""
+        assert self.layout is not None, "only the local cluster's processes can be restarted"
         done = self.layout.root / "restarted"
         done.unlink(missing_ok=True)
         (self.layout.root / "restart").write_text(f"{name} {down_seconds}\n")
@@ -118,19 +126,25 @@ def wait_for(
         time.sleep(interval)
 
 
-def start_cluster() -> LocalCluster:
-    """Use the cluster that is up, or start one; then join its network namespace."""
+def start_cluster() -> KubeCluster:
+    """The cluster ``E2E_KUBECONFIG`` names; else the local one, used when it is up or
+    started; the session then joins its network namespace."""
+    existing = os.environ.get(EXISTING_KUBECONFIG_ENV)
+    if existing:
+        kubectl = shutil.which("kubectl")
+        assert kubectl is not None, f"{EXISTING_KUBECONFIG_ENV} is set: kubectl must be on PATH"
+        return KubeCluster(Path(existing).resolve(), Path(kubectl))
     lifecycle.require_root()
     layout = Layout.default()
     started_here = not lifecycle.is_up(layout)
     if started_here:
         lifecycle.up(layout)
     network.enter(layout.netns)
-    return LocalCluster(layout, started_here)
+    return KubeCluster.local(layout, started_here=started_here)
 
 
-def stop_cluster(cluster: LocalCluster) -> None:
-    if cluster.started_here:
+def stop_cluster(cluster: KubeCluster) -> None:
+    if cluster.layout is not None and cluster.started_here:
         lifecycle.down(cluster.layout)
 
 

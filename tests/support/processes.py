@@ -22,12 +22,19 @@ def free_port() -> int:
         return port
 
 
+#: Where pods of an existing cluster (``E2E_KUBECONFIG``) reach servers on this host.
+HOST_ADDRESS_ENV = "E2E_HOST_ADDRESS"
+
+
 def reachable_host() -> tuple[str, str]:
     """Where a test server binds, and the address clients use.
 
     Inside the local cluster's network namespace it binds every address and is reached
-    at the bridge address, as pods see the node; elsewhere loopback only.
+    at the bridge address, as pods see the node; beside another cluster, at the address
+    ``E2E_HOST_ADDRESS`` names; elsewhere loopback only.
     """
+    if address := os.environ.get(HOST_ADDRESS_ENV):
+        return "0.0.0.0", address
     from local_cluster import network
     from local_cluster.layout import Layout
 
