@@ -61,7 +61,11 @@ def test_a_rollout_past_its_deadline_is_rolled_back_to_the_last_ready_version(
     status = cluster.status(namespace, NAME)
     assert (status["resolvedVersion"], status["lastReadyVersion"]) == ("2", "1")
     assert status["modelUri"] == good_uri
-    events = [e for e in cluster.events(namespace, NAME) if e["reason"] == "RolledBack"]
+    # kopf posts Events from a queue of its own, a moment after the status patch.
+    events = wait_for(
+        lambda: [e for e in cluster.events(namespace, NAME) if e["reason"] == "RolledBack"],
+        timeout=15, what="the RolledBack Event",
+    )  # fmt: skip
     assert [e["type"] for e in events] == ["Warning"]
     assert "v2 → v1" in events[0]["message"]
 
