@@ -11,6 +11,7 @@ from tests.operator_integration.harness import (
     POLL_SECONDS,
     Cluster,
     ModelRegistry,
+    OperatorProcess,
     condition,
     model_spec,
     pinned,
@@ -110,3 +111,39 @@ def test_a_first_version_that_never_becomes_ready_is_reported(
     assert "no earlier version" in condition(model, "Degraded")["message"]
     assert condition(model, "Ready")["reason"] == "ProgressDeadlineExceeded"
     assert pinned(cluster.deployment(namespace, NAME)) == f"models:/{model_name}/1"
+
+
+def test_an_operator_stopped_mid_rollout_finishes_it_after_its_restart(
+    cluster: Cluster,
+    models: ModelRegistry,
+    operator: OperatorProcess,
+    namespace: str,
+    model_name: str,
+) -> None:
+    models.promote(model_name, models.add_version(model_name))
+    cluster.create_model(namespace, NAME, model_spec(models.url, model_name))
+    cluster.wait_rolled_out(namespace, NAME)
+    wait_for(
+        lambda: cluster.status(namespace, NAME).get("lastReadyVersion") == "1",
+        timeout=30, what="version 1 ready",
+    )  # fmt: skip
+
+    models.promote(model_name, models.add_version(model_name))
+    new_uri = f"models:/{model_name}/2"
+    wait_for(lambda: pinned_to(cluster, namespace, new_uri), timeout=30, what="v2 pinned")
+    operator.stop()  # the rollout has just begun; it goes on without the operator
+    try:
+        cluster.wait_rolled_out(namespace, NAME)
+        status = cluster.status(namespace, NAME)
+        assert status.get("lastReadyVersion") == "1", "nobody has seen the rollout finish yet"
+    finally:
+        operator.start()
+
+    wait_for(
+        lambda: cluster.status(namespace, NAME).get("lastReadyVersion") == "2"
+        and condition(cluster.model(namespace, NAME), "Ready").get("status") == "True",
+        timeout=60, what="the restarted operator to record version 2 as ready",
+    )  # fmt: skip
+    assert pinned(cluster.deployment(namespace, NAME)) == new_uri
+    assert sorted(c["kind"] for c in cluster.children(namespace)) == ["Deployment", "Service"]
+    assert condition(cluster.model(namespace, NAME), "Degraded").get("status") != "True"
