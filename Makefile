@@ -4,12 +4,14 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
+# `dvc plots show|diff` page with vega inlined (named in .dvc/config): renders offline.
+PLOTS_TEMPLATE := .dvc/plots/offline.html
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: install develop lock demo test test-fast lint bench e2e kind-e2e clean \
+.PHONY: install develop lock demo plots test test-fast lint bench e2e kind-e2e clean \
 	cluster-bin cluster-up cluster-down cluster-shell host-tools
 
-install: $(STAMP) develop
+install: $(STAMP) develop $(PLOTS_TEMPLATE)
 
 # Progress goes to stderr: `make cluster-up` prints only its two lines on stdout.
 $(STAMP): requirements.lock pyproject.toml
@@ -26,6 +28,13 @@ $(STAMP): requirements.lock pyproject.toml
 develop:
 	@$(UV) pip install --quiet --python $(BIN)/python --no-deps -e . \
 		--config-settings editable_mode=strict >&2
+
+$(PLOTS_TEMPLATE): $(STAMP) training/plots_html.py
+	@$(BIN)/python -m training.plots_html >&2
+
+# The pipeline's plots as one HTML page that needs no network (dvc_plots/index.html).
+plots: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc plots show
 
 lock:
 	$(UV) pip compile pyproject.toml --all-extras --python-version 3.11 \

@@ -1,7 +1,7 @@
 """The evaluation plots as PNG images: confusion matrix, ROC and precision-recall.
 
-Images render anywhere without a network (DVC's vega plots fetch their scripts),
-and MLflow shows them with the run.
+Images render anywhere (``dvc plots show`` draws the CSVs with vega too, inlined by
+``training.plots_html``), and MLflow shows them with the run.
 """
 
 from __future__ import annotations
