@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 # `dvc plots show|diff` page with vega inlined (named in .dvc/config): renders offline.
 PLOTS_TEMPLATE := .dvc/plots/offline.html
-STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-12)
+# -pyc: venvs made before the bytecode was compiled at install are synced once more.
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-12)-pyc
 
 .PHONY: install develop lock demo plots test test-fast lint bench e2e kind-e2e clean \
 	cluster-bin cluster-up cluster-down cluster-shell host-tools
@@ -19,7 +20,9 @@ $(STAMP): requirements.lock pyproject.toml
 	@echo "installing requirements.lock into $(VENV)" >&2
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) >&2
 	@$(BIN)/pip install --quiet --disable-pip-version-check "$$(grep '^uv==' requirements.lock)" >&2
-	@$(UV) pip sync --python $(BIN)/python requirements.lock >&2
+	@# Bytecode compiled once here: with PYTHONDONTWRITEBYTECODE (set on these machines)
+	@# every process would compile the modules it imports from source, seconds per stage.
+	@$(UV) pip sync --compile-bytecode --python $(BIN)/python requirements.lock >&2
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

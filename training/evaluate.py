@@ -41,6 +41,7 @@ from training.model import (
     progress,
     train_pipeline,
 )
+from training.parallel import transform_rows
 from training.params import DEFAULT_PARAMS_PATH, load_params
 from training.plots import write_images
 from training.train import read_split
@@ -78,7 +79,8 @@ def positive_probability(pipeline: Pipeline, texts: pd.Series) -> np.ndarray:
     frame = pd.DataFrame({TEXT_COLUMN: texts.astype(str)})
     column = list(pipeline.classes_).index(POSITIVE)
     with progress("score", len(texts)):
-        probabilities: np.ndarray = pipeline.predict_proba(frame)[:, column]
+        counts = transform_rows(pipeline[0], frame)  # the hashing step, on every core
+        probabilities: np.ndarray = pipeline[1:].predict_proba(counts)[:, column]
     return probabilities
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from training.errors import UserError, run_command
 from training.model import LABEL_COLUMN
@@ -34,6 +33,8 @@ def sample(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame
     """At most ``max_rows`` rows, stratified by label, reproducible from ``seed``."""
     if max_rows is None or len(frame) <= max_rows:
         return frame
+    from sklearn.model_selection import train_test_split  # here: seconds to import
+
     kept, _ = train_test_split(
         frame, train_size=max_rows, random_state=seed, stratify=frame[LABEL_COLUMN]
     )

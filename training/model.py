@@ -20,14 +20,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.compose import ColumnTransformer
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
+
+from training.parallel import transform_rows
+
+if TYPE_CHECKING:  # scikit-learn is imported where it is used: ingest and register never do
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 TEXT_COLUMN = "review"
@@ -85,6 +88,9 @@ def progress(step: str, reviews: int) -> Iterator[None]:
 
 def hashed_counts(params: ModelParams) -> ColumnTransformer:
     """Raw text column -> hashed word (and character) n-gram counts, side by side."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import HashingVectorizer
+
     words = HashingVectorizer(
         ngram_range=(1, params.ngram_max),
         n_features=2**params.hash_bits,
@@ -124,10 +130,18 @@ def nb_log_count_ratio(occurs: sp.csr_matrix, is_positive: np.ndarray, alpha: fl
 
 def train_pipeline(texts: pd.Series, labels: pd.Series, params: ModelParams) -> Pipeline:
     """Fit the whole Pipeline on review texts and their ``positive``/``negative`` labels."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
     reviews = len(texts)
     with progress("vectorise", reviews):
         counts_step = hashed_counts(params)
-        counts = sp.csr_matrix(counts_step.fit_transform(pd.DataFrame({TEXT_COLUMN: texts})))
+        frame = pd.DataFrame({TEXT_COLUMN: texts})
+        # Hashing learns nothing: fitting on two rows checks the column, and the
+        # transform runs on every core.
+        counts_step.fit(frame.iloc[:2])
+        counts = transform_rows(counts_step, frame)
     with progress("weight", reviews):
         occurs = counts.copy()
         occurs.data[:] = 1.0

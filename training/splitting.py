@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
-from sklearn.feature_extraction.text import HashingVectorizer
 
 from training.errors import UserError
 from training.model import CLASSES, LABEL_COLUMN, TEXT_COLUMN
@@ -28,6 +27,8 @@ WORDS = r"(?u)\b\w+\b"
 
 def near_duplicate_groups(texts: pd.Series) -> np.ndarray:
     """A group number per review; near-duplicates share one."""
+    from sklearn.feature_extraction.text import HashingVectorizer  # here: seconds to import
+
     shingles = HashingVectorizer(
         ngram_range=(SHINGLE_WORDS, SHINGLE_WORDS),
         n_features=2**24,
