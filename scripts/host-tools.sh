@@ -4,7 +4,7 @@
 set -euo pipefail
 declare -A wanted=([prometheus]=prometheus [wrk]=wrk [nft]=nftables [ip]=iproute2
   [unshare]=util-linux [setpriv]=util-linux [nsenter]=util-linux [curl]=curl
-  [shellcheck]=shellcheck [git]=git)
+  [shellcheck]=shellcheck [git]=git [chromium]=chromium)
 missing=()
 for tool in "${!wanted[@]}"; do
   command -v "$tool" >/dev/null || missing+=("${wanted[$tool]}")
