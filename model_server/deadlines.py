@@ -1,11 +1,12 @@
 """Cut off request bodies that do not arrive in time.
 
-gunicorn's threaded worker reads a body with blocking ``recv`` calls and no
-deadline: a client that declares more bytes than it sends, or stops a chunked
-upload, would hold a worker thread for ever, and one that trickles a byte every few
-seconds nearly as long. While a body is read, its socket is registered here; one
-watchdog thread per process shuts the socket's reading side once the deadline
-passes, so the blocked read returns and the request is answered 408 (and closed).
+gunicorn's workers read a body with blocking ``recv`` calls and no deadline: a
+client that declares more bytes than it sends, or stops a chunked upload, would hold
+a worker thread (``gthread``) or greenlet (``gevent``) for ever, and one that trickles
+a byte every few seconds nearly as long. While a body is read, its socket is
+registered here; one watchdog thread (a greenlet under ``gevent``) per process shuts
+the socket's reading side once the deadline passes, so the blocked read returns (or
+raises) and the request is answered 408 (and closed).
 """
 
 from __future__ import annotations
