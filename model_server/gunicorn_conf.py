@@ -30,7 +30,11 @@ bind = [f"{_host}:{_settings.port}"]
 workers = _settings.workers
 # gevent: a connection costs a greenlet, not a thread, so clients that trickle their
 # requests cannot starve the others; each request head must arrive within `keepalive`.
-worker_class = _settings.worker_class
+worker_class = (
+    "model_server.gevent_worker.FairGeventWorker"
+    if _settings.worker_class == "gevent"
+    else _settings.worker_class
+)
 worker_connections = _settings.worker_connections
 threads = _settings.threads  # gthread only
 # The heartbeat file is fchmod-ed every second: keep it in memory, not on a disk.
