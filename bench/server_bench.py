@@ -7,6 +7,12 @@ batch reviews per second through ``/predict``, and the Pipeline's own
 ``predict_proba`` rate in this process on the same batch.
 
     python -m bench --only server [--duration 10] [--concurrency 1,4,16,64]
+        [--worker-classes gevent,gthread] [--slow-clients 0,50,500]
+
+With ``--slow-clients``, ours also serves single reviews (``wrk -c8``) while that
+many connections trickle or stall their requests (``tests/model_server/slow_clients.py``:
+heads and bodies a byte a second, short bodies, stopped chunked bodies, each replaced
+when the server cuts it off).
 
 Everything runs on this machine: an MLflow server, the model trained by the
 project's ``train_pipeline`` and registered, then each server in turn.
@@ -25,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +40,8 @@ import pandas as pd
 from model_server.config import available_cpus
 from tests.conftest import IMDB_CSV
 from tests.model_server.sample_model import RegisteredModel, balanced_sample, register_sample_model
-from tests.model_server.servers import model_server, server_env
+from tests.model_server.servers import ModelServer, model_server, server_env
+from tests.model_server.slow_clients import slow_clients
 from tests.support.mlflow_server import mlflow_executable, mlflow_server
 from tests.support.processes import free_port, running, wait_http
 from training.model import ModelParams
@@ -80,6 +87,8 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     load_average: float
+    slow_clients: int = 0
+    slow_cut_off: str = ""  # how the server ended the slow connections, by kind
 
     @property
     def per_second(self) -> float:
@@ -232,6 +241,88 @@ def warm_up(url: str, body: Path, script: Path, label: tuple[str, str]) -> None:
     run_wrk(url, body, connections=4, duration=3, script=script, label=label)
 
 
+def ours_label(worker_class: str) -> str:
+    """Our server's name in the tables: the default worker class is plain ``model_server``."""
+    return "model_server" if worker_class == "gevent" else f"model_server ({worker_class})"
+
+
+def measure_ours(
+    env: dict[str, str],
+    worker_class: str,
+    paths: dict[str, Path],
+    script: Path,
+    args: argparse.Namespace,
+    info: dict[str, str],
+    results: list[LoadResult],
+) -> None:
+    """Start our server with ``env``; its ready time, PSS and every load run."""
+    name = ours_label(worker_class)
+    root = Path(env["HOME"]).parent
+    started = time.monotonic()
+    with model_server(root, env) as ours:
+        info[f"ready_seconds[{name}]"] = f"{time.monotonic() - started:.1f}"
+        info[f"pss_mib_idle[{name}]"] = f"{ours_pss(ours):.0f}"
+        print(f"{name}: ready after {info[f'ready_seconds[{name}]']} s, "
+              f"{info[f'pss_mib_idle[{name}]']} MiB PSS", flush=True)  # fmt: skip
+        url = f"{ours.url}/predict"
+        label = (name, "single review")
+        warm_up(url, paths["predict"], script, label)
+        for connections in [int(c) for c in args.concurrency.split(",")]:
+            results.append(
+                run_wrk(url, paths["predict"], connections=connections,
+                        duration=args.duration, script=script, label=label)
+            )  # fmt: skip
+            print(results[-1], flush=True)
+        for connections in (1, args.workers):
+            results.append(
+                run_wrk(url, paths["batch"], connections=connections, duration=args.duration,
+                        script=script, label=(name, f"batch of {BATCH_SIZE}"))
+            )  # fmt: skip
+            print(results[-1], flush=True)
+        info[f"pss_mib_after_load[{name}]"] = f"{ours_pss(ours):.0f}"
+        port = int(env["PORT"])
+        for count in [int(c) for c in args.slow_clients.split(",") if c.strip()]:
+            results.append(with_slow_clients(url, port, count, paths, script, args, name))
+            print(results[-1], flush=True)
+
+
+def ours_pss(ours: ModelServer) -> float:
+    return pss_mib([ours.process.pid, *ours.worker_pids()])
+
+
+SLOW_CONNECTIONS_SETTLE_SECONDS = 2.0
+
+
+def with_slow_clients(
+    url: str,
+    port: int,
+    count: int,
+    paths: dict[str, Path],
+    script: Path,
+    args: argparse.Namespace,
+    name: str,
+) -> LoadResult:
+    """Single reviews at 8 connections while ``count`` slow connections stay open."""
+    with slow_clients("127.0.0.1", port, count) as slow:
+        time.sleep(SLOW_CONNECTIONS_SETTLE_SECONDS)
+        result = run_wrk(url, paths["predict"], connections=8, duration=args.duration,
+                         script=script, label=(name, "single review, slow clients"))  # fmt: skip
+        still_open = slow.open_count
+        outcomes = list(slow.outcomes)
+    kinds: dict[str, list[float]] = {}
+    for outcome in outcomes:
+        how = "closed" if outcome.status is None else str(outcome.status)
+        kinds.setdefault(f"{outcome.kind} {how}", []).append(outcome.seconds)
+    summary = ", ".join(
+        f"{key} x{len(seconds)} after {min(seconds):.1f}-{max(seconds):.1f} s"
+        for key, seconds in sorted(kinds.items())
+    )
+    if slow.failed_connects:
+        summary += f", {slow.failed_connects} could not connect"
+    summary = f"{summary}; {still_open} open at the end" if count else "-"
+    return replace(result, slow_clients=count, slow_cut_off=summary)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench --only server")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
@@ -244,6 +335,12 @@ def main(argv: list[str] | None = None) -> int:
         "--no-mlflow", action="store_true", help="skip mlflow models serve (tuning runs)"
     )
     parser.add_argument("--no-kserve", action="store_true", help="skip KServe's model server")
+    parser.add_argument(
+        "--worker-classes", default="gevent", help="WORKER_CLASS values of ours, in turn"
+    )
+    parser.add_argument(
+        "--slow-clients", default="", help="slow connections held open while wrk -c8 runs"
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("server bench needs wrk: apt-get install wrk", file=sys.stderr)
@@ -285,32 +382,14 @@ def main(argv: list[str] | None = None) -> int:
             extra = {"WORKERS": str(args.workers), "MAX_BODY_BYTES": str(BATCH_BODY_LIMIT)}
             if args.threads:
                 extra["THREADS"] = args.threads
-            env = server_env(root / "ours", model.uri, model.tracking_uri, **extra)
-            started = time.monotonic()
-            with model_server(root / "ours", env) as ours:
-                info["ready_seconds"] = f"{time.monotonic() - started:.1f}"
-                info["pss_mib_idle"] = f"{pss_mib([ours.process.pid, *ours.worker_pids()]):.0f}"
-                print(f"ready after {info['ready_seconds']} s, {info['pss_mib_idle']} MiB PSS")
-                label = ("model_server", "single review")
-                warm_up(f"{ours.url}/predict", paths["predict"], script, label)
-                for connections in concurrencies:
-                    results.append(
-                        run_wrk(f"{ours.url}/predict", paths["predict"], connections=connections,
-                                duration=args.duration, script=script, label=label)
-                    )  # fmt: skip
-                    print(results[-1], flush=True)
-                for connections in (1, args.workers):
-                    results.append(
-                        run_wrk(f"{ours.url}/predict", paths["batch"], connections=connections,
-                                duration=args.duration, script=script,
-                                label=("model_server", f"batch of {BATCH_SIZE}"))
-                    )  # fmt: skip
-                    print(results[-1], flush=True)
-                info["pss_mib_after_load"] = (
-                    f"{pss_mib([ours.process.pid, *ours.worker_pids()]):.0f}"
-                )
-                # Right after the batch runs, under the same conditions (server now idle).
-                in_process = in_process_rate(pipeline, batch_texts)
+            for worker_class in args.worker_classes.split(","):
+                env = server_env(
+                    root / f"ours-{worker_class}", model.uri, model.tracking_uri,
+                    WORKER_CLASS=worker_class, **extra,
+                )  # fmt: skip
+                measure_ours(env, worker_class, paths, script, args, info, results)
+            # Right after our runs, under the same conditions (servers stopped).
+            in_process = in_process_rate(pipeline, batch_texts)
 
             if not args.no_kserve:
                 with kserve_serve(root / "kserve", model, args.workers) as url:
@@ -357,18 +436,41 @@ def report(
         f"load average at start {info['load_average_at_start']}. "
         f"{args.workers} workers per server, {args.duration} s per run, wrk -t1.",
         "",
-        f"Our server: ready {info.get('ready_seconds', '?')} s after start; "
-        f"{info.get('pss_mib_idle', '?')} MiB PSS (master and workers) once ready, "
-        f"{info.get('pss_mib_after_load', '?')} MiB after the load runs.",
+    ]
+    for worker_class in args.worker_classes.split(","):
+        name = ours_label(worker_class)
+        lines.append(
+            f"{name}: ready {info.get(f'ready_seconds[{name}]', '?')} s after start; "
+            f"{info.get(f'pss_mib_idle[{name}]', '?')} MiB PSS (master and workers) once "
+            f"ready, {info.get(f'pss_mib_after_load[{name}]', '?')} MiB after the load runs."
+        )
+    lines += [
         "",
         "| server | workload | connections | requests/s | p50 ms | p99 ms | errors | load |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
+        if r.workload.endswith("slow clients"):
+            continue
         lines.append(
             f"| {r.server} | {r.workload} | {r.connections} | {r.per_second:,.0f} | "
             f"{r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors + r.non_2xx} | {r.load_average:.1f} |"
         )
+    slow = [r for r in results if r.workload.endswith("slow clients")]
+    if slow:
+        lines += [
+            "",
+            "| server | slow connections | normal requests/s (8 connections) | p50 ms | p99 ms "
+            "| failed | load | slow connections ended by the server (kind, answer, after) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for r in slow:
+            failed = str(r.errors + r.non_2xx) if r.requests else "all: no answer"
+            latency = f"{r.p50_ms:.1f} | {r.p99_ms:.1f}" if r.requests else "- | -"
+            lines.append(
+                f"| {r.server} | {r.slow_clients} | {r.per_second:,.0f} | {latency} | "
+                f"{failed} | {r.load_average:.1f} | {r.slow_cut_off} |"
+            )
     lines += [
         "",
         "| peer | connections | throughput ours / peer | p99 ours / peer |",
@@ -383,7 +485,8 @@ def report(
                     f"| {peer} | {connections} | {ours.per_second / theirs.per_second:.1f}x | "
                     f"{ours.p99_ms / theirs.p99_ms:.2f} |"
                 )
-    batch = max((r for r in results if r.workload.startswith("batch")), key=lambda r: r.per_second)
+    batches = [r for r in results if r.workload.startswith("batch")]
+    batch = max(batches, key=lambda r: r.per_second)
     served = batch.per_second * BATCH_SIZE
     lines += [
         "",
@@ -392,10 +495,10 @@ def report(
         f"(server / in-process = {served / in_process:.2f}).",
     ]
     cores = int(info["cpus"])
-    for connections in sorted({c for s, c in singles if s == "model_server"}):
-        ours = singles[("model_server", connections)]
+    for server, connections in sorted(k for k in singles if k[0].startswith("model_server")):
+        ours = singles[(server, connections)]
         lines.append(
-            f"Single review, {connections} connections: {ours.per_second:,.0f} req/s = "
+            f"{server}, single review, {connections} connections: {ours.per_second:,.0f} req/s = "
             f"{ours.per_second / (in_process * cores):.0%} of the in-process batched rate "
             f"x {cores} cores."
         )

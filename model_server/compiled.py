@@ -84,12 +84,17 @@ class LinearTextScorer:
         weights: Floats,
         intercept: float,
         positive_is_second: bool,
+        columns: Ints | None = None,
     ) -> None:
         self.blocks = tuple(blocks)
         self.ops = tuple(ops)
         self.weights = weights
         self.intercept = intercept
         self.positive_is_second = positive_is_second
+        #: When set, the sorted columns that can count (``ops`` and ``weights`` hold only
+        #: theirs, in this order); any other column is multiplied by zero before it could
+        #: weigh in a norm or the decision, so it is dropped.
+        self.columns = columns
 
     def positive_proba(self, texts: Iterable[str]) -> list[float]:
         """The probability of the positive class for each text, in order."""
@@ -102,6 +107,11 @@ class LinearTextScorer:
         else:
             indices = np.concatenate([p[0] for p in parts])
             values = np.concatenate([p[1] for p in parts])
+        if self.columns is not None:
+            positions = np.searchsorted(self.columns, indices)
+            positions[positions == len(self.columns)] = 0
+            live = self.columns[positions] == indices
+            indices, values = positions[live], values[live]
         values = _apply(self.ops, indices, values)
         decision = float(values @ self.weights[indices]) + self.intercept
         second = _expit(decision)
@@ -160,7 +170,34 @@ def compile_pipeline(pipeline: Any, text_column: str) -> LinearTextScorer:
     while ops and isinstance(last := ops[-1], Scale):  # after the last norm: into the weights
         weights = weights * np.asarray(last.factors, dtype=np.float64)
         ops.pop()
-    return LinearTextScorer(vectorized, ops, weights, intercept, positive_is_second)
+    columns = _live_columns(ops, weights)
+    if columns is not None:
+        ops = [Scale(np.asarray(o.factors)[columns]) if isinstance(o, Scale) else o for o in ops]
+        weights = weights[columns]
+    return LinearTextScorer(vectorized, ops, weights, intercept, positive_is_second, columns)
+
+
+#: Keep only the live columns when at most this share of them is live.
+LIVE_SHARE = 0.5
+
+
+def _live_columns(ops: Sequence[Op], weights: Floats) -> Ints | None:
+    """The columns not multiplied by zero before any norm or the decision could see them.
+
+    A project model zeroes the IDF of n-grams seen in fewer than ``min_df`` training
+    reviews: of 2**22 hashed columns, a few hundred thousand at most are live, so the
+    scorer keeps arrays that size instead of 2**22.
+    """
+    dead = np.zeros(len(weights), dtype=bool)
+    for op in ops:
+        if isinstance(op, Normalize):
+            break
+        if isinstance(op, Scale):
+            dead |= np.asarray(op.factors) == 0
+    else:  # no norm at all: a zero weight is dead too
+        dead |= weights == 0
+    live = np.flatnonzero(~dead)
+    return live.astype(np.int64) if len(live) <= LIVE_SHARE * len(weights) else None
 
 
 def _blocks(

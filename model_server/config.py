@@ -20,6 +20,9 @@ from model_server import contract
 from model_server.redaction import redact
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+#: gunicorn worker classes: ``gevent`` reads every connection cooperatively (the default);
+#: ``gthread`` reads request heads on a pool thread (kept to compare against).
+WORKER_CLASSES = ("gevent", "gthread")
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 _VALUE_ERROR = "Value error, "
 
@@ -67,6 +70,13 @@ def _level(raw: Any) -> str:
     return value
 
 
+def _worker_class(raw: Any) -> str:
+    value = str(raw).strip().lower()
+    if value not in WORKER_CLASSES:
+        raise ValueError(f"must be one of {', '.join(WORKER_CLASSES)}")
+    return value
+
+
 def _text(raw: Any) -> Any:
     return raw.strip() if isinstance(raw, str) else raw
 
@@ -84,6 +94,10 @@ class Settings(BaseSettings):
 
     model_uri: Text = Field(alias=contract.ENV_MODEL_URI, min_length=1)
     workers: Count = Field(alias=contract.ENV_WORKERS, default_factory=available_cpus)
+    worker_class: Annotated[str, BeforeValidator(_worker_class)] = Field(
+        "gevent", alias="WORKER_CLASS"
+    )
+    worker_connections: Count = Field(1000, alias="WORKER_CONNECTIONS")
     threads: Count = Field(32, alias="THREADS")
     host: Text = Field("0.0.0.0", alias="HOST")
     port: Annotated[int, BeforeValidator(_whole(65535))] = Field(
@@ -94,6 +108,7 @@ class Settings(BaseSettings):
     max_review_chars: Count = Field(100_000, alias="MAX_REVIEW_CHARS")
     max_csv_columns: Count = Field(64, alias="MAX_CSV_COLUMNS")
     registry_timeout_seconds: Count = Field(30, alias="REGISTRY_TIMEOUT_SECONDS")
+    header_timeout_seconds: Count = Field(5, alias="HEADER_TIMEOUT_SECONDS")
     body_timeout_seconds: Count = Field(10, alias="BODY_TIMEOUT_SECONDS")
     metrics_dir: Text | None = Field(None, alias=contract.ENV_METRICS_DIR)
     log_level: Annotated[str, BeforeValidator(_level)] = Field("info", alias="LOG_LEVEL")

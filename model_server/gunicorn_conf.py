@@ -28,13 +28,22 @@ preload_app = True
 _host = f"[{_settings.host}]" if ":" in _settings.host else _settings.host
 bind = [f"{_host}:{_settings.port}"]
 workers = _settings.workers
-worker_class = "gthread"
-threads = _settings.threads
+# gevent: a connection costs a greenlet, not a thread, so clients that trickle their
+# requests cannot starve the others; each request head must arrive within `keepalive`.
+worker_class = (
+    "model_server.gevent_worker.FairGeventWorker"
+    if _settings.worker_class == "gevent"
+    else _settings.worker_class
+)
+worker_connections = _settings.worker_connections
+threads = _settings.threads  # gthread only
 # The heartbeat file is fchmod-ed every second: keep it in memory, not on a disk.
 worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()  # noqa: S108
 timeout = 60
 graceful_timeout = GRACEFUL_SHUTDOWN_SECONDS  # within the pod's termination grace period
-keepalive = 5
+# The gevent worker allows this long for each request head (the first one included), and
+# closes the connection past it; gthread uses it only as the idle keep-alive time.
+keepalive = _settings.header_timeout_seconds
 control_socket_disable = True  # it would live in $HOME, and several servers would share it
 accesslog = None  # requests are counted and timed in /metrics instead
 errorlog = "-"

@@ -32,3 +32,9 @@ def release_after(body_bytes: int | None) -> None:
     """Return freed heap pages to the OS if the request that just ended was large."""
     if _TRIM is not None and body_bytes is not None and body_bytes >= LARGE_BODY_BYTES:
         _TRIM(0)
+
+
+def trim() -> None:
+    """Return every freed heap page to the OS now (a no-op where there is no glibc)."""
+    if _TRIM is not None:
+        _TRIM(0)

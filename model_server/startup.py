@@ -23,6 +23,7 @@ from typing import NoReturn
 
 from model_server.config import Settings
 from model_server.loading import LoadedModel, load_model, one_line
+from model_server.memory import trim
 
 APP_LOAD_ERROR = 4  # gunicorn's exit status for "App failed to load"
 # MLflow retries seven times with back-off (about four minutes) by default; a few are enough.
@@ -68,8 +69,10 @@ def load_or_exit(settings: Settings) -> LoadedModel:
         "compiled" if result.scorer is not None else "generic",
     )  # fmt: skip
     # Objects that live as long as the process: keep the collector from touching (and so
-    # copying) their pages in every worker.
+    # copying) their pages in every worker. What loading freed goes back to the OS first,
+    # so the workers do not inherit it.
     gc.collect()
+    trim()
     gc.freeze()
     return result
 

@@ -19,8 +19,10 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import MaxAbsScaler
 
+from model_server.batching import MicroBatcher
 from model_server.compiled import TOLERANCE, NotCompilableError, compile_pipeline, prove
 from model_server.loading import LoadedModel, ModelIdentity, proof_reviews, with_compiled_scorer
+from model_server.state import SLICE, Direct, ModelSlot
 from tests.conftest import IMDB_CSV
 from training.model import WORD_PATTERN, ModelParams, train_pipeline
 
@@ -137,6 +139,12 @@ def test_the_project_pipeline_compiles_to_the_same_probabilities(reviews: pd.Dat
     pipeline = train_pipeline(train[TEXT], train["sentiment"], ModelParams(hash_bits=18))
     texts = [*reviews[TEXT].astype(str), *proof_reviews()]
     _assert_same_answers(pipeline, texts)
+    # N-grams in fewer than min_df reviews have a zero IDF: the scorer keeps only the others.
+    scorer = compile_pipeline(pipeline, TEXT)
+    idf = pipeline.named_steps["tfidf"].idf_
+    assert scorer.columns is not None
+    assert scorer.columns.tolist() == np.flatnonzero(idf).tolist()
+    assert len(scorer.weights) == np.count_nonzero(idf) < 2**18 / 2
 
 
 @pytest.mark.parametrize("make", list(VARIANTS.values()), ids=list(VARIANTS))
@@ -211,6 +219,12 @@ def test_the_server_uses_a_proven_scorer_and_falls_back_otherwise(
     assert [p.label for p in fast] == [p.label for p in generic]
     pairs = zip(fast, generic, strict=True)
     assert max(abs(a.probability_positive - b.probability_positive) for a, b in pairs) <= TOLERANCE
+    # Proven, the scorer makes the Pipeline redundant: the served model does not keep it.
+    lean = compiled.without_redundant_pipeline()
+    assert lean.pipeline is None
+    assert lean.predict(texts) == fast
+    with pytest.raises(RuntimeError, match="dropped"):
+        lean.predict_generic(texts)
 
     # A scorer that disagrees with its pipeline is not used: the generic path serves.
     broken = compile_pipeline(pipeline, TEXT)
@@ -220,7 +234,9 @@ def test_the_server_uses_a_proven_scorer_and_falls_back_otherwise(
     caplog.set_level("INFO")
     assert with_compiled_scorer(refused).scorer is None
     assert "generic Pipeline path" in caplog.text
-    assert [p.label for p in with_compiled_scorer(refused).predict(texts)] == [
+    generic_only = with_compiled_scorer(refused).without_redundant_pipeline()
+    assert generic_only.pipeline is not None  # nothing else could serve
+    assert [p.label for p in generic_only.predict(texts)] == [
         p.label for p in refused.predict_generic(texts)
     ]
 
@@ -234,3 +250,21 @@ class _Tampered(Pipeline):  # type: ignore[misc]
     def predict_proba(self, X: Any, **params: Any) -> Any:  # noqa: N803
         proba = super().predict_proba(X, **params)
         return np.clip(proba + np.array([-1e-4, 1e-4]), 0, 1)
+
+
+def test_the_compiled_path_scores_directly_and_the_generic_path_is_batched(
+    reviews: pd.DataFrame,
+) -> None:
+    train = reviews.iloc[:TRAIN_ROWS]
+    pipeline = train_pipeline(train[TEXT], train["sentiment"], ModelParams(hash_bits=14))
+    texts = [str(text) for text in reviews[TEXT].iloc[TRAIN_ROWS : TRAIN_ROWS + 3 * SLICE + 5]]
+    compiled = with_compiled_scorer(_loaded(pipeline)).without_redundant_pipeline()
+    direct = ModelSlot(compiled, max_batch_texts=100).serving.batcher
+    assert isinstance(direct, Direct)
+    # Scored slice by slice, the answers are the scorer's, in order.
+    assert direct.predict(texts) == compiled.predict(texts)
+
+    generic = ModelSlot(_loaded(pipeline), max_batch_texts=100).serving.batcher
+    assert isinstance(generic, MicroBatcher)
+    by_pipeline = generic.predict(texts)
+    assert [p.label for p in by_pipeline] == [p.label for p in direct.predict(texts)]

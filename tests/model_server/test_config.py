@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ def test_defaults_follow_the_operator_contract(tmp_path: Path) -> None:
     assert settings.log_level == "info"
     assert settings.model_name is None
     assert settings.model_version is None
+    assert (settings.worker_class, settings.worker_connections) == ("gevent", 1000)
+    assert (settings.header_timeout_seconds, settings.body_timeout_seconds) == (5, 10)
 
 
 def test_every_variable_is_read() -> None:
@@ -30,6 +33,9 @@ def test_every_variable_is_read() -> None:
             "PORT": "9000",
             "WORKERS": "3",
             "THREADS": "2",
+            "WORKER_CLASS": "GThread",
+            "WORKER_CONNECTIONS": "200",
+            "HEADER_TIMEOUT_SECONDS": "7",
             "MAX_BATCH_SIZE": "10",
             "MAX_BODY_BYTES": "2048",
             "LOG_LEVEL": "DEBUG",
@@ -39,6 +45,8 @@ def test_every_variable_is_read() -> None:
         }
     )
     assert (settings.port, settings.workers, settings.threads) == (9000, 3, 2)
+    assert (settings.worker_class, settings.worker_connections) == ("gthread", 200)
+    assert settings.header_timeout_seconds == 7
     assert (settings.max_batch_size, settings.max_body_bytes) == (10, 2048)
     assert (settings.log_level, settings.model_name, settings.model_version) == (
         "debug",
@@ -50,8 +58,12 @@ def test_every_variable_is_read() -> None:
 
 def test_all_problems_are_reported_together() -> None:
     with pytest.raises(ConfigError) as raised:
-        Settings.from_env({"PORT": "70000", "THREADS": "x"})
+        Settings.from_env(
+            {"PORT": "70000", "THREADS": "x", "WORKER_CLASS": "sync", "HEADER_TIMEOUT_SECONDS": "0"}
+        )
     message = str(raised.value)
+    assert "WORKER_CLASS='sync': must be one of gevent, gthread" in message
+    assert "HEADER_TIMEOUT_SECONDS='0': must be at least 1" in message
     assert "MODEL_URI is required" in message
     assert "PORT='70000': must be at least 1 and at most 65535" in message
     assert "THREADS='x': must be a whole number" in message
@@ -96,3 +108,12 @@ def test_metrics_dir_is_created_and_cleared(tmp_path: Path) -> None:
     assert made.is_dir()
     assert fresh[MULTIPROC_ENV] == str(made)
     made.rmdir()
+
+
+def test_the_readme_documents_every_variable(repo_root: Path) -> None:
+    readme = (repo_root / "README.md").read_text()
+    table = readme.split("## The model server", 1)[1].split("| variable | default | meaning |")[1]
+    rows = table.split("\n\n", 1)[0]
+    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", rows))
+    variables = {field.alias for field in Settings.model_fields.values()}
+    assert variables - documented == set(), "README's model-server table lacks these"
