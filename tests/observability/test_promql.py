@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -30,6 +30,7 @@ from sentiment_operator.spec import API_VERSION, KIND, SentimentModelSpec, parse
 
 from tests.model_server.sample_model import RegisteredModel
 from tests.model_server.servers import ModelServer
+from tests.support.processes import loopback_http_server
 from tests.support.prometheus import Prometheus, prometheus_server, static_scrape_config
 
 pytestmark = pytest.mark.integration
@@ -94,14 +95,8 @@ class DecoyHandler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def decoy() -> Iterator[str]:
     """host:port of the decoy model's metrics endpoint."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), DecoyHandler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=10)
+    with loopback_http_server(DecoyHandler) as port:
+        yield f"127.0.0.1:{port}"
 
 
 def operator_labels(service: str, pod: str, port_name: str) -> dict[str, str]:

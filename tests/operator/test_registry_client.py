@@ -18,7 +18,7 @@ import traceback
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,7 +45,7 @@ from tests.support.mlflow_server import (
     basic_auth_mlflow_server,
     mlflow_server,
 )
-from tests.support.processes import free_port, reachable_host
+from tests.support.processes import free_port, loopback_http_server, reachable_host
 
 MODEL = "rest-client-reviews"
 SOURCE = "s3://models/reviews/1"  # never downloaded: only the registry is asked
@@ -228,14 +228,8 @@ def http_server(answers: dict[str, tuple[int, str]]) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_http_server(Handler) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 NOT_FOUND = '{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no such model"}'
