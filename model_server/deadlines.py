@@ -45,6 +45,7 @@ class BodyDeadlines:
     def guard(self, environ: Mapping[str, Any]) -> Iterator[Callable[[], bool]]:
         """Inside: the request's socket stops reading at the deadline. Yields ``expired()``."""
         sock = environ.get("gunicorn.socket")
+        sock = getattr(sock, "raw", sock)  # the gevent worker's GatheredSends wraps it
         if not isinstance(sock, socket.socket):  # another WSGI server: nothing to guard
             yield lambda: False
             return

@@ -1,10 +1,17 @@
-"""gunicorn's gevent worker, fairer between keep-alive connections.
+"""gunicorn's gevent worker, fairer between keep-alive connections and sending each
+answer in one write.
 
 A greenlet that has answered a request goes on to read its connection's next one;
 when that request is already there, nothing makes it yield, and the scoring is
 CPU-bound, so a few busy keep-alive connections can hold a worker while the others
 wait (measured: p99 of 0.35-1.9 s at 8 connections, against 30 ms with the yield).
 After each answer this worker yields once to every other ready greenlet.
+
+gunicorn writes a response's head and its body with two ``sendall`` calls: two
+segments, two wake-ups of the client, and on loopback the receiving side's TCP work
+is charged to the sender too (py-spy: 18 % of a prediction's CPU in ``send``). The
+worker gathers a response's writes and sends them together when the answer is
+complete, or earlier when it grows past ``GATHER_LIMIT``.
 """
 
 from __future__ import annotations
@@ -14,12 +21,49 @@ from typing import Any
 import gevent
 from gunicorn.workers.ggevent import GeventWorker
 
+#: Bytes gathered before they are sent anyway (a large streamed answer goes out in parts).
+GATHER_LIMIT = 256 * 1024
+
+
+class GatheredSends:
+    """A connection as gunicorn's response writer sees it: ``sendall`` gathers, ``flush``
+    sends. Anything else is the connection's own, after what was gathered has been sent,
+    so nothing overtakes it (``100 Continue``, ``sendfile``, the shutdown after a failure).
+    """
+
+    def __init__(self, raw: Any) -> None:
+        #: The connection itself (deadline watchers need the real socket).
+        self.raw = raw
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    def sendall(self, data: bytes | memoryview) -> None:
+        self._pending.append(bytes(data))
+        self._size += len(data)
+        if self._size > GATHER_LIMIT:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+            self._pending.clear()
+            self._size = 0
+            self.raw.sendall(data)
+
+    def __getattr__(self, name: str) -> Any:
+        self.flush()
+        return getattr(self.raw, name)
+
 
 class FairGeventWorker(GeventWorker):  # type: ignore[misc]
-    """``gevent`` worker that yields after every request it answers."""
+    """``gevent`` worker that sends each answer in one write and then yields."""
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
+        gathered = GatheredSends(sock)
         try:
-            return super().handle_request(listener_name, req, sock, addr)
+            return super().handle_request(listener_name, req, gathered, addr)
         finally:
-            gevent.sleep(0)
+            try:
+                gathered.flush()
+            finally:
+                gevent.sleep(0)

@@ -20,7 +20,13 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import MaxAbsScaler
 
 from model_server.batching import MicroBatcher
-from model_server.compiled import TOLERANCE, NotCompilableError, compile_pipeline, prove
+from model_server.compiled import (
+    TOLERANCE,
+    NotCompilableError,
+    _analyzer,
+    compile_pipeline,
+    prove,
+)
 from model_server.loading import LoadedModel, ModelIdentity, proof_reviews, with_compiled_scorer
 from model_server.state import SLICE, Direct, ModelSlot
 from tests.conftest import IMDB_CSV
@@ -98,6 +104,20 @@ VARIANTS: dict[str, Any] = {
             ("classifier", LogisticRegression(C=10, solver="liblinear")),
         ]
     ),
+    "word 2-3-grams only, hashed": lambda: Pipeline(
+        [
+            ("counts", _column(_hashing(ngram_range=(2, 3)))),
+            ("tfidf", TfidfTransformer(sublinear_tf=True)),
+            ("classifier", LogisticRegression(max_iter=300)),
+        ]
+    ),
+    "word 1-2-grams without English stop words (scikit-learn's analyzer)": lambda: Pipeline(
+        [
+            ("counts", _column(_hashing(ngram_range=(1, 2), stop_words="english"))),
+            ("tfidf", TfidfTransformer()),
+            ("classifier", LogisticRegression(max_iter=300)),
+        ]
+    ),
     "feature union of column transformers, two tf-idf steps": lambda: Pipeline(
         [
             (
@@ -151,6 +171,31 @@ def test_the_project_pipeline_compiles_to_the_same_probabilities(reviews: pd.Dat
 def test_the_family_compiles_to_the_same_probabilities(make: Any, reviews: pd.DataFrame) -> None:
     pipeline = _fit(make(), reviews)
     _assert_same_answers(pipeline, [*reviews[TEXT].astype(str).iloc[::3], *proof_reviews()])
+
+
+@pytest.mark.parametrize("ngram_range", [(1, 1), (1, 2), (1, 3), (2, 2), (2, 4), (3, 5)])
+def test_word_ngrams_are_the_vectorizers_own(ngram_range: tuple[int, int]) -> None:
+    """The scorer's faster word analyzer gives exactly scikit-learn's tokens, short texts too."""
+    vectorizer = HashingVectorizer(
+        ngram_range=ngram_range, token_pattern=WORD_PATTERN, strip_accents="unicode"
+    )
+    texts = ["", "one", "Two words", "Three WORDS here!", "Café déjà vu, isn't it? " * 3]
+    for text in texts:
+        assert _analyzer(vectorizer)(text) == vectorizer.build_analyzer()(text)
+
+
+def test_a_text_that_is_not_unicode_raises_as_the_pipeline_does(reviews: pd.DataFrame) -> None:
+    """A lone surrogate cannot be hashed: an error like scikit-learn's, never a crashed process."""
+    pipeline = _fit(
+        Pipeline([("counts", _column(_hashing())), ("classifier", LogisticRegression())]),
+        reviews,
+    )
+    scorer = compile_pipeline(pipeline, TEXT)
+    with pytest.raises(UnicodeEncodeError):
+        pipeline.predict_proba(pd.DataFrame({TEXT: ["bad \ud800 text"]}))
+    with pytest.raises(UnicodeEncodeError):
+        scorer.positive_proba(["bad \ud800 text"])
+    assert len(scorer.positive_proba(["good text"])) == 1
 
 
 @pytest.mark.parametrize(
