@@ -272,7 +272,8 @@ def _vectorizer_block(vectorizer: Any, offset: int, weight: float) -> tuple[Bloc
         if vectorizer.norm is not None:
             ops.append(_normalize(vectorizer.norm, "HashingVectorizer"))
     else:
-        vocabulary = dict(vectorizer.vocabulary_)
+        vectorizer.get_feature_names_out()  # rebuilds a dropped vocabulary_ from `vocabulary`
+        vocabulary = {str(term): int(column) for term, column in vectorizer.vocabulary_.items()}
         width = len(vocabulary)
         count = _vocabulary_counter(analyzer, vocabulary, binary)
         if isinstance(vectorizer, TfidfVectorizer):

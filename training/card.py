@@ -105,11 +105,17 @@ def model_card(
         "",
         "## Model",
         f"- {train.describe()}",
-        "- one scikit-learn Pipeline: hashed n-gram counts (ColumnTransformer of "
-        "HashingVectorizer) -> TfidfTransformer (sublinear TF-IDF, n-grams in fewer than "
-        f"{train.min_df} reviews zeroed) -> TfidfTransformer (Naive Bayes log-count ratio) "
-        "-> LogisticRegression (liblinear)",
-        f"- word n-grams 1-{train.ngram_max} in 2**{train.hash_bits} columns"
+        "- one scikit-learn Pipeline: n-gram counts (ColumnTransformer of "
+        f"{'HashingVectorizer' if train.hashing else 'CountVectorizer'}) -> TfidfTransformer "
+        f"(sublinear TF-IDF, n-grams in fewer than {train.min_df} reviews "
+        f"{'zeroed' if train.hashing else 'left out'}) -> TfidfTransformer (Naive Bayes "
+        "log-count ratio) -> LogisticRegression (liblinear)",
+        (
+            f"- word n-grams 1-{train.ngram_max} in 2**{train.hash_bits} columns"
+            if train.hashing
+            else f"- word n-grams 1-{train.ngram_max} of at most {train.max_term_chars} "
+            "characters, one column each"
+        )
         + (
             f"; character n-grams {train.char_ngram_min}-{train.char_ngram_max} in "
             f"2**{train.char_hash_bits} columns"

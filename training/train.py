@@ -21,7 +21,13 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from training.errors import UserError, run_command
-from training.model import LABEL_COLUMN, TEXT_COLUMN, ModelParams, train_pipeline
+from training.model import (
+    LABEL_COLUMN,
+    TEXT_COLUMN,
+    ModelParams,
+    compact_vocabulary,
+    train_pipeline,
+)
 from training.params import DEFAULT_PARAMS_PATH, load_params
 
 log = logging.getLogger(__name__)
@@ -62,6 +68,7 @@ def save_pipeline(pipeline: Pipeline, example: pd.DataFrame, out: Path) -> None:
     from mlflow.models import infer_signature
 
     signature = infer_signature(example, pipeline.predict(example))
+    compact_vocabulary(pipeline)  # predicting rebuilt the vocabulary dict
     if out.exists():
         shutil.rmtree(out)
     mlflow.sklearn.save_model(

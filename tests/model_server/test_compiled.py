@@ -154,9 +154,25 @@ def _assert_same_answers(pipeline: Pipeline, texts: list[str]) -> None:
 
 
 def test_the_project_pipeline_compiles_to_the_same_probabilities(reviews: pd.DataFrame) -> None:
-    """The model of training/model.py (hashing, sublinear TF-IDF, NB weights, liblinear)."""
+    """The default model of training/model.py (a learnt word 1-4-gram vocabulary, sublinear
+    TF-IDF, NB weights, liblinear), saved and loaded as MLflow's skops format does."""
+    import skops.io
+
     train = reviews.iloc[:TRAIN_ROWS]
-    pipeline = train_pipeline(train[TEXT], train["sentiment"], ModelParams(hash_bits=18))
+    pipeline = train_pipeline(train[TEXT], train["sentiment"], ModelParams())
+    saved = skops.io.dumps(pipeline)
+    loaded = skops.io.loads(saved, trusted=skops.io.get_untrusted_types(data=saved))
+    texts = [*reviews[TEXT].astype(str), *proof_reviews()]
+    _assert_same_answers(loaded, texts)
+    words = loaded.named_steps["counts"].named_transformers_["words"]
+    assert compile_pipeline(loaded, TEXT).weights.shape == (len(words.vocabulary),)
+
+
+def test_the_hashed_project_pipeline_keeps_only_its_live_columns(reviews: pd.DataFrame) -> None:
+    """The hashing option (``train.hashing``) of the same model."""
+    train = reviews.iloc[:TRAIN_ROWS]
+    params = ModelParams(ngram_max=3, hashing=True, hash_bits=18)
+    pipeline = train_pipeline(train[TEXT], train["sentiment"], params)
     texts = [*reviews[TEXT].astype(str), *proof_reviews()]
     _assert_same_answers(pipeline, texts)
     # N-grams in fewer than min_df reviews have a zero IDF: the scorer keeps only the others.

@@ -75,4 +75,4 @@ def test_card_says_what_how_and_how_well():
 
 def test_run_is_named_after_the_model_and_data():
     name = run_name(PARAMS, INGEST)
-    assert name == "word 1-3-gram TF-IDF NB logreg C=40 on train.csv.gz (24904 reviews)"
+    assert name == "word 1-4-gram TF-IDF NB logreg C=40 on train.csv.gz (24904 reviews)"

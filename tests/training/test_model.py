@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from training.model import ModelParams, train_pipeline
+from training.model import ModelParams, compact_vocabulary, train_pipeline
 from training.train import input_example, save_pipeline
 
 SMALL = ModelParams(ngram_max=2, hash_bits=18, min_df=2)
@@ -65,6 +65,51 @@ def test_saved_model_serves_a_multi_row_dataframe(pipeline, imdb_sample, tmp_pat
     np.testing.assert_allclose(reloaded.predict_proba(rows), pipeline.predict_proba(rows))
     signature = served.metadata.get_input_schema()
     assert signature.input_names() == ["review"]
+    # The vocabulary is saved as one array, not a dict of n-grams (see training/model.py).
+    words = pipeline.named_steps["counts"].named_transformers_["words"]
+    saved_bytes = sum(f.stat().st_size for f in (tmp_path / "model").rglob("*") if f.is_file())
+    assert saved_bytes < words.vocabulary.nbytes + 3 * 4 * len(words.vocabulary) + 500_000
+
+
+def test_words_are_a_learnt_vocabulary_stored_once_as_an_array(pipeline: Pipeline, imdb_sample):
+    """No hash collisions; skops stores the vocabulary as one numpy array, not a dict."""
+    import skops.io
+
+    words = pipeline.named_steps["counts"].named_transformers_["words"]
+    assert type(words).__name__ == "CountVectorizer"
+    assert isinstance(words.vocabulary, np.ndarray)
+    assert words.vocabulary.dtype.kind == "U"
+    assert words.vocabulary.dtype.itemsize // 4 <= SMALL.max_term_chars
+    assert words.vocabulary.tolist() == sorted(words.vocabulary.tolist())
+    compact_vocabulary(pipeline)  # predicting, the module's other tests rebuilt the dict
+    assert not hasattr(words, "vocabulary_")  # rebuilt from the array when used
+    width = len(words.vocabulary)
+    assert pipeline.named_steps["classifier"].coef_.shape == (1, width)
+    assert pipeline.named_steps["tfidf"].idf_.min() > 0  # every n-gram is in min_df reviews
+    saved = skops.io.dumps(pipeline)
+    # The array once (the unfitted template shares it) and three float32 arrays of its width.
+    assert len(saved) < words.vocabulary.nbytes + 3 * 4 * width + 200_000
+    loaded = skops.io.loads(saved, trusted=skops.io.get_untrusted_types(data=saved))
+    rows = imdb_sample[["review"]].iloc[1500:1600]
+    np.testing.assert_array_equal(loaded.predict_proba(rows), pipeline.predict_proba(rows))
+
+
+def test_hashing_is_still_an_option(imdb_sample):
+    hashed = ModelParams(ngram_max=2, hashing=True, hash_bits=14, min_df=2)
+    train = imdb_sample.iloc[:300]
+    pipeline = train_pipeline(train["review"], train["sentiment"], hashed)
+    words = pipeline.named_steps["counts"].named_transformers_["words"]
+    assert type(words).__name__ == "HashingVectorizer"
+    assert pipeline.named_steps["classifier"].coef_.shape == (1, 2**14)
+    assert hashed.describe().startswith("hashed word 1-2")
+
+
+def test_too_few_reviews_for_any_ngram_is_a_user_error(imdb_sample):
+    from training.errors import UserError
+
+    few = imdb_sample.iloc[:4]
+    with pytest.raises(UserError, match=r"train\.min_df"):
+        train_pipeline(few["review"], few["sentiment"], ModelParams(min_df=5))
 
 
 def test_ratio_of_unseen_feature_is_finite():
@@ -88,7 +133,13 @@ def test_fit_reports_each_step_with_its_time(imdb_sample, caplog):
 
 def test_character_ngrams_join_the_words_in_one_vector(imdb_sample):
     with_chars = ModelParams(
-        ngram_max=1, hash_bits=12, char_ngram_min=2, char_ngram_max=4, char_hash_bits=12, min_df=2
+        ngram_max=1,
+        hashing=True,
+        hash_bits=12,
+        char_ngram_min=2,
+        char_ngram_max=4,
+        char_hash_bits=12,
+        min_df=2,
     )
     train = imdb_sample.iloc[:300]
     pipeline = train_pipeline(train["review"], train["sentiment"], with_chars)
@@ -109,6 +160,7 @@ def test_character_ngrams_join_the_words_in_one_vector(imdb_sample):
         {"char_hash_bits": 30},
         {"ngram_max": 0},
         {"classifier_c": 0},
+        {"max_term_chars": 0},
     ],
 )
 def test_bad_params_are_rejected(bad):
