@@ -98,6 +98,7 @@ class Settings(BaseSettings):
         "gevent", alias="WORKER_CLASS"
     )
     worker_connections: Count = Field(1000, alias="WORKER_CONNECTIONS")
+    reuse_port: bool = Field(True, alias="REUSE_PORT")
     threads: Count = Field(32, alias="THREADS")
     host: Text = Field("0.0.0.0", alias="HOST")
     port: Annotated[int, BeforeValidator(_whole(65535))] = Field(

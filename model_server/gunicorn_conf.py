@@ -39,6 +39,12 @@ worker_class = (
     else _settings.worker_class
 )
 worker_connections = _settings.worker_connections
+# A listening socket per worker (SO_REUSEPORT): the kernel spreads new connections over
+# the workers. With one shared socket, whichever worker wakes first accepts: a burst of
+# connections to an idle server (a benchmark, a proxy filling its pool) all went to one
+# worker and halved the throughput. The price: when a worker dies, connections still
+# waiting in its own accept queue are reset.
+reuse_port = _settings.reuse_port
 threads = _settings.threads  # gthread only
 # The heartbeat file is fchmod-ed every second: keep it in memory, not on a disk.
 worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()  # noqa: S108

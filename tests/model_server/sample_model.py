@@ -15,7 +15,13 @@ from mlflow.models import infer_signature
 from sklearn.metrics import accuracy_score
 
 from tests.conftest import IMDB_CSV
-from training.model import LABEL_COLUMN, TEXT_COLUMN, ModelParams, train_pipeline
+from training.model import (
+    LABEL_COLUMN,
+    TEXT_COLUMN,
+    ModelParams,
+    compact_vocabulary,
+    train_pipeline,
+)
 
 SMALL_PARAMS = ModelParams(ngram_max=2, hash_bits=18)
 
@@ -64,6 +70,9 @@ def register_sample_model(
     test_inputs = test[[TEXT_COLUMN]]
     metrics = {"accuracy": float(accuracy_score(test[LABEL_COLUMN], pipeline.predict(test_inputs)))}
 
+    signature = infer_signature(test_inputs.head(5), pipeline.predict(test_inputs.head(5)))
+    compact_vocabulary(pipeline)  # as training's save_pipeline does: predicting rebuilt it
+
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment("model-server-tests")
     with mlflow.start_run() as run:
@@ -71,7 +80,7 @@ def register_sample_model(
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",
-            signature=infer_signature(test_inputs.head(5), pipeline.predict(test_inputs.head(5))),
+            signature=signature,
             input_example=test_inputs.head(2),
             registered_model_name=name,
             # Given, not inferred: inference imports the model in a subprocess (10-30 s)

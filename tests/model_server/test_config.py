@@ -26,6 +26,7 @@ def test_defaults_follow_the_operator_contract(tmp_path: Path) -> None:
     assert settings.model_name is None
     assert settings.model_version is None
     assert (settings.worker_class, settings.worker_connections) == ("gevent", 1000)
+    assert settings.reuse_port is True
     assert (settings.header_timeout_seconds, settings.body_timeout_seconds) == (5, 10)
 
 
@@ -38,6 +39,7 @@ def test_every_variable_is_read() -> None:
             "THREADS": "2",
             "WORKER_CLASS": "GThread",
             "WORKER_CONNECTIONS": "200",
+            "REUSE_PORT": "false",
             "HEADER_TIMEOUT_SECONDS": "7",
             "MAX_BATCH_SIZE": "10",
             "MAX_BODY_BYTES": "2048",
@@ -49,6 +51,7 @@ def test_every_variable_is_read() -> None:
     )
     assert (settings.port, settings.workers, settings.threads) == (9000, 3, 2)
     assert (settings.worker_class, settings.worker_connections) == ("gthread", 200)
+    assert settings.reuse_port is False
     assert settings.header_timeout_seconds == 7
     assert (settings.max_batch_size, settings.max_body_bytes) == (10, 2048)
     assert (settings.log_level, settings.model_name, settings.model_version) == (
