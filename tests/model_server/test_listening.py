@@ -38,7 +38,7 @@ def _inodes(pid: int) -> set[str]:
 
 
 @pytest.mark.parametrize("reuse_port", [True, False], ids=["a socket each", "one shared"])
-def test_workers_listen_as_configured_and_a_burst_reaches_both(
+def test_workers_listen_as_configured_and_connections_reach_both(
     tmp_path: Path, registered_model: RegisteredModel, reuse_port: bool
 ) -> None:
     env = server_env(
@@ -51,12 +51,12 @@ def test_workers_listen_as_configured_and_a_burst_reaches_both(
     port = int(env["PORT"])
     with model_server(tmp_path, env) as server:
         assert len(_sockets(port, LISTEN)) == (2 if reuse_port else 1)
-        clients = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(32)]
+        clients: list[socket.socket] = []
         try:
-            for client in clients:  # every connection answered: each has been accepted
-                client.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
-            for client in clients:
-                assert client.recv(65536).startswith(b"HTTP/1.1 200")
+            for _ in range(32):  # kept open: each answered, so each has been accepted
+                clients.append(socket.create_connection(("127.0.0.1", port), timeout=30))
+                clients[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+                assert clients[-1].recv(65536).startswith(b"HTTP/1.1 200")
             # The server's ends of these connections, by the worker that holds them.
             ours = _sockets(port, ESTABLISHED, {client.getsockname()[1] for client in clients})
             accepted = {pid: len(_inodes(pid) & ours) for pid in server.worker_pids()}
