@@ -31,7 +31,10 @@ def _sockets(port: int, state: str, peers: set[int] | None = None) -> set[str]:
 def _inodes(pid: int) -> set[str]:
     inodes = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
-        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:  # closed since it was listed
+            continue
         if target.startswith("socket:["):
             inodes.add(target[len("socket:[") : -1])
     return inodes
