@@ -24,7 +24,7 @@ Nothing here trusts itself: ``prove`` compares it with the pipeline's own
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -274,13 +274,34 @@ def _vectorizer_block(vectorizer: Any, offset: int, weight: float) -> tuple[Bloc
         if vectorizer.norm is not None:
             ops.append(_normalize(vectorizer.norm, "HashingVectorizer"))
     else:
-        vectorizer.get_feature_names_out()  # rebuilds a dropped vocabulary_ from `vocabulary`
-        vocabulary = {str(term): int(column) for term, column in vectorizer.vocabulary_.items()}
-        width = len(vocabulary)
-        count = _vocabulary_counter(analyzer, vocabulary, binary)
+        terms, columns = _vocabulary(vectorizer)
+        width = len(terms)
+        count = _vocabulary_counter(analyzer, terms, columns, binary)
         if isinstance(vectorizer, TfidfVectorizer):
             ops.extend(_tfidf_ops(vectorizer._tfidf, "TfidfVectorizer"))
     return Block(count, tuple(_merge_scales(ops)), offset, weight), width
+
+
+def _vocabulary(vectorizer: Any) -> tuple[list[str], Ints]:
+    """The vectorizer's terms and their columns.
+
+    The project saves a vocabulary as the ``vocabulary`` array alone (its fitted dict
+    would cost more to store and load than the rest of the model): its terms are read
+    from the array, in column order, instead of having scikit-learn rebuild the dict
+    first (0.1-0.3 s of the server's start for 250,000 terms).
+    """
+    source = getattr(vectorizer, "vocabulary_", None)
+    if source is None:
+        source = vectorizer.vocabulary
+    if source is None:
+        raise NotCompilableError(f"{type(vectorizer).__name__} has no vocabulary (not fitted)")
+    if isinstance(source, Mapping):
+        terms = list(map(str, source))
+        columns = np.fromiter(source.values(), dtype=np.int64, count=len(source))
+    else:
+        terms = list(map(str, np.asarray(source).tolist()))
+        columns = np.arange(len(terms), dtype=np.int64)
+    return terms, columns
 
 
 def _unfitted_twin(vectorizer: Any) -> Any:
@@ -345,7 +366,7 @@ _SALT_PROBE = "sentiment-operator: the str hash salt of this process"
 
 
 def _vocabulary_counter(
-    analyzer: Callable[[str], list[str]], vocabulary: dict[str, int], binary: bool
+    analyzer: Callable[[str], list[str]], terms: Sequence[str], columns: Ints, binary: bool
 ) -> Callable[[str], tuple[Ints, Floats]]:
     """Counts of the vocabulary's terms, looked up by the terms' Python hashes.
 
@@ -356,13 +377,12 @@ def _vocabulary_counter(
     (about one in 10**13 tokens for a 250,000-term vocabulary) would count as that term.
     ``str`` hashes are salted per interpreter, and forked workers share the salt.
     """
-    if not vocabulary:
+    if not terms:
         raise NotCompilableError("the vocabulary is empty")
-    hashes = np.fromiter(map(hash, vocabulary), dtype=np.int64, count=len(vocabulary))
-    columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
+    hashes = np.fromiter(map(hash, terms), dtype=np.int64, count=len(terms))
     order = np.argsort(hashes)
     hashes, columns = hashes[order], columns[order]
-    if len(hashes) and (hashes[1:] == hashes[:-1]).any():
+    if (hashes[1:] == hashes[:-1]).any():  # a term given twice, or a true collision
         raise NotCompilableError("two vocabulary terms share a hash")
     salt = hash(_SALT_PROBE)
     last = len(hashes) - 1

@@ -70,10 +70,12 @@ def load_or_exit(settings: Settings) -> LoadedModel:
     )  # fmt: skip
     # Objects that live as long as the process: keep the collector from touching (and so
     # copying) their pages in every worker. What loading freed goes back to the OS first,
-    # so the workers do not inherit it.
+    # so the workers do not inherit it. The collector is on from here (``main`` starts
+    # with it off).
     gc.collect()
     trim()
     gc.freeze()
+    gc.enable()
     return result
 
 

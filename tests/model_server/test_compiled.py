@@ -184,6 +184,53 @@ def test_the_hashed_project_pipeline_keeps_only_its_live_columns(reviews: pd.Dat
     assert len(scorer.weights) == np.count_nonzero(idf) < 2**18 / 2
 
 
+@pytest.mark.parametrize("given_as", ["dict", "array"])
+@pytest.mark.parametrize("keep_fitted_dict", [True, False])
+def test_a_given_vocabulary_is_read_in_its_own_column_order(
+    given_as: str, keep_fitted_dict: bool, reviews: pd.DataFrame
+) -> None:
+    """Terms and columns come from the fitted dict, or else from ``vocabulary`` itself: a
+    dict with its own column order, or an array whose order is the columns'."""
+    terms = CountVectorizer(min_df=3).fit(reviews[TEXT].iloc[:TRAIN_ROWS]).get_feature_names_out()
+    columns = np.random.default_rng(0).permutation(len(terms)).tolist()
+    given = dict(zip(map(str, terms), columns, strict=True))  # in term order, not column order
+    by_column = np.asarray(sorted(given, key=given.__getitem__))
+    vocabulary = given if given_as == "dict" else by_column
+    pipeline = _fit(
+        Pipeline(
+            [
+                ("counts", _column(CountVectorizer(vocabulary=vocabulary))),
+                ("tfidf", TfidfTransformer(sublinear_tf=True)),
+                ("classifier", LogisticRegression(max_iter=300)),
+            ]
+        ),
+        reviews,
+    )
+    vectorizer = pipeline.named_steps["counts"].named_transformers_["text"]
+    assert vectorizer.vocabulary_ == given
+    if not keep_fitted_dict:
+        del vectorizer.vocabulary_  # as the project saves it
+    scorer = compile_pipeline(pipeline, TEXT)
+    assert scorer.weights.shape == (len(terms),)
+    _assert_same_answers(pipeline, [*reviews[TEXT].astype(str).iloc[::5], *proof_reviews()])
+
+
+def test_a_vocabulary_with_a_term_twice_is_refused() -> None:
+    """scikit-learn refuses it when it first transforms; the compiler before proving."""
+    pipeline = _fit_tiny(CountVectorizer(vocabulary=["good", "bad", "plot"]))
+    vectorizer = pipeline.named_steps["counts"].named_transformers_["text"]
+    del vectorizer.vocabulary_
+    vectorizer.vocabulary = np.asarray(["good", "bad", "good"])
+    with pytest.raises(NotCompilableError, match="share a hash"):
+        compile_pipeline(pipeline, TEXT)
+
+
+def _fit_tiny(vectorizer: Any) -> Pipeline:
+    texts = pd.DataFrame({TEXT: ["good plot", "bad plot", "good good", "bad bad plot"]})
+    pipeline = Pipeline([("counts", _column(vectorizer)), ("classifier", LogisticRegression())])
+    return pipeline.fit(texts, ["positive", "negative", "positive", "negative"])
+
+
 @pytest.mark.parametrize("make", list(VARIANTS.values()), ids=list(VARIANTS))
 def test_the_family_compiles_to_the_same_probabilities(make: Any, reviews: pd.DataFrame) -> None:
     pipeline = _fit(make(), reviews)
