@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -94,9 +95,35 @@ logconfig_dict: dict[str, Any] = {
 }
 
 
+#: Signals that stop a worker (gunicorn: TERM graceful, INT and QUIT at once).
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+
+
+def _block_stop_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def _unblock_stop_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
 def on_starting(server: Any) -> None:
-    """Before any worker exists: say where the metrics go."""
+    """Before any worker exists: say where the metrics go; fork workers with the stop
+    signals blocked.
+
+    Until a worker has installed its own handlers (the gevent worker patches and
+    re-initialises its hub first: a tenth of a second or more), the master's handlers,
+    inherited through fork, would take a stop signal and drop it: a server stopped just
+    after it started kept such a worker serving until the master killed it at the
+    graceful timeout. Blocked, the signal waits in the kernel until ``post_worker_init``.
+    """
     server.log.info("prometheus multiprocess dir: %s", _metrics_dir)
+    os.register_at_fork(before=_block_stop_signals, after_in_parent=_unblock_stop_signals)
+
+
+def post_worker_init(_worker: Any) -> None:
+    """In a new worker, its handlers installed: a stop signal that came while it booted acts."""
+    _unblock_stop_signals()
 
 
 def child_exit(_server: Any, worker: Any) -> None:
