@@ -17,6 +17,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from model_server.config import ConfigError, Settings
+from model_server.listening import in_use
 
 CONFIG_ERROR = 2
 
@@ -49,6 +50,13 @@ def main() -> int:
         settings = Settings.from_env()
     except ConfigError as error:
         print(f"sentiment-server: configuration error: {error}", file=sys.stderr)
+        return CONFIG_ERROR
+    if settings.reuse_port and in_use(settings.host, settings.port):
+        print(
+            f"sentiment-server: configuration error: {settings.host} port {settings.port} "
+            "is in use (PORT)",
+            file=sys.stderr,
+        )
         return CONFIG_ERROR
     # First: it prepares the metrics dir, which must exist before prometheus-client loads.
     from model_server import gunicorn_conf

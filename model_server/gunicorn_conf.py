@@ -118,6 +118,8 @@ def on_starting(server: Any) -> None:
     graceful timeout. Blocked, the signal waits in the kernel until ``post_worker_init``.
     """
     server.log.info("prometheus multiprocess dir: %s", _metrics_dir)
+    if reuse_port:  # gunicorn's own "Listening at" names no address: the master binds none
+        server.log.info("listening at %s with a socket per worker", ", ".join(bind))
     os.register_at_fork(before=_block_stop_signals, after_in_parent=_unblock_stop_signals)
 
 
