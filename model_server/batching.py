@@ -28,11 +28,19 @@ class _Job(Generic[R]):
 class MicroBatcher(Generic[R]):
     """Runs ``predict`` on a background thread over merged batches of at most ``max_texts``."""
 
-    def __init__(self, predict: Callable[[list[str]], list[R]], max_texts: int) -> None:
+    def __init__(
+        self, predict: Callable[[list[str]], list[R]], max_texts: int, *, start_now: bool = True
+    ) -> None:
         self._predict = predict
         self._max_texts = max_texts
         self._jobs: queue.SimpleQueue[_Job[R]] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
+        if start_now:
+            self.start()
+
+    def start(self) -> None:
+        """Start the scoring thread (when made with ``start_now=False``); requests queued
+        before it starts are scored once it runs."""
         self._thread.start()
 
     def predict(self, texts: Sequence[str]) -> list[R]:

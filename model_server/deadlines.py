@@ -65,12 +65,19 @@ class BodyDeadlines:
         if self._pid == os.getpid():
             return
         with self._lock:
-            if self._pid != os.getpid():  # threads do not survive fork: one per worker
-                self._pid = os.getpid()
-                self._heap.clear()
-                self._active.clear()
-                thread = threading.Thread(target=self._run, name="body-deadlines", daemon=True)
-                thread.start()
+            if self._pid == os.getpid():  # another thread of this process was first
+                return
+            # Threads do not survive fork: one per worker, started on its first request.
+            self._pid = os.getpid()
+            self._heap.clear()
+            self._active.clear()
+            self._expired.clear()
+        # Started with the lock released, as nothing may wait while holding it: in a gevent
+        # worker it is a real OS lock (made in the master, before the worker monkey-patches),
+        # and ``start()`` waits for the new greenlet, switching to the others. One of them
+        # entering ``guard`` then blocked the worker's only thread on the lock for good: a
+        # fresh worker's first burst went unanswered until the master's timeout killed it.
+        threading.Thread(target=self._run, name="body-deadlines", daemon=True).start()
 
     def _run(self) -> None:
         # Polling at a fixed tick keeps the cost per request to a heap push, whatever the rate.

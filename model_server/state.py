@@ -70,14 +70,25 @@ class ModelSlot:
     @property
     def serving(self) -> ServingModel:
         serving, pid = self._serving, os.getpid()
-        if serving is None or self._pid != pid:
-            with self._lock:
-                if self._serving is None or self._pid != pid:
-                    self._serving, self._pid = ServingModel(self.model, self._predictor()), pid
-                serving = self._serving
+        if serving is not None and self._pid == pid:
+            return serving
+        batcher = None
+        with self._lock:
+            if self._serving is None or self._pid != pid:
+                predictor = self._predictor()
+                self._serving, self._pid = ServingModel(self.model, predictor), pid
+                batcher = predictor if isinstance(predictor, MicroBatcher) else None
+            serving = self._serving
+        # Started with the lock released, as nothing may wait while holding it: in a gevent
+        # worker it is a real OS lock (made in the master, before the worker monkey-patches),
+        # and ``start()`` waits for the new greenlet, switching to the others; one of them
+        # asking for ``serving`` meanwhile would block the worker's only thread for good.
+        # Requests queued before the thread runs are scored once it does.
+        if batcher is not None:
+            batcher.start()
         return serving
 
     def _predictor(self) -> Predictor:
         if self.model.scorer is not None:
             return Direct(self.model.predict)
-        return MicroBatcher(self.model.predict, self._max_batch_texts)
+        return MicroBatcher(self.model.predict, self._max_batch_texts, start_now=False)

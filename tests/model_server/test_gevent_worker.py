@@ -1,9 +1,12 @@
-"""The gevent worker's gathered sends, on real socket pairs; the whole worker is exercised
-by every server test (it is the default worker class)."""
+"""The gevent worker's gathered sends, on real socket pairs, and the per-worker objects a
+fresh gevent worker's first greenlets share; the whole worker is exercised by every server
+test (it is the default worker class)."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +15,7 @@ import pytest
 
 from model_server.deadlines import BodyDeadlines
 from model_server.gevent_worker import GATHER_LIMIT, GatheredSends
+from tests.conftest import REPO_ROOT
 
 
 class Recording:
@@ -105,3 +109,19 @@ def test_body_deadlines_cut_the_real_connection_under_the_wrapper(
     assert 0.3 <= time.monotonic() - started < 4
     with deadlines.guard({"gunicorn.socket": object()}) as expired:  # not a socket: unguarded
         assert not expired()
+
+
+def test_objects_made_before_the_patch_serve_a_fresh_workers_first_greenlets() -> None:
+    # The master makes the body deadlines and the model slot, with real OS locks, before
+    # it forks; each gevent worker then monkey-patches and starts their threads (greenlets)
+    # on its first requests. Several greenlets arriving at once must all get through: one
+    # blocked on such a lock blocks the worker's only thread, for good.
+    command = [sys.executable, "-m", "tests.model_server.patched_later"]
+    try:
+        done = subprocess.run(
+            command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False
+        )
+    except subprocess.TimeoutExpired as hung:
+        pytest.fail(f"greenlets blocked for good: {hung.stdout!r}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["answered deadlines", "answered model slot"]

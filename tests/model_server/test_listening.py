@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -69,3 +70,35 @@ def test_workers_listen_as_configured_and_connections_reach_both(
     assert sum(accepted.values()) == 32
     if reuse_port:  # spread by the kernel's hash: one worker with none is a 1 in 2**31 chance
         assert all(count > 0 for count in accepted.values()), accepted
+
+
+def test_a_fresh_worker_answers_the_connections_waiting_for_it(
+    tmp_path: Path, registered_model: RegisteredModel
+) -> None:
+    # A new worker (after a crash, or the first one under a sudden burst) finds several
+    # requests waiting and starts them together, before its per-worker threads (body
+    # deadlines, micro-batcher) run. Here: the only worker stops accepting, 32 requests
+    # queue on the shared socket, then it dies and the master forks a fresh one.
+    env = server_env(
+        tmp_path,
+        registered_model.uri,
+        registered_model.tracking_uri,
+        WORKERS="1",
+        REUSE_PORT="false",  # the queue is the master's socket: it outlives the worker
+    )
+    port = int(env["PORT"])
+    with model_server(tmp_path, env) as server:
+        (old,) = server.worker_pids()
+        os.kill(old, signal.SIGSTOP)
+        clients: list[socket.socket] = []
+        try:
+            for _ in range(32):
+                clients.append(socket.create_connection(("127.0.0.1", port), timeout=30))
+                clients[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+            os.kill(old, signal.SIGKILL)
+            answers = [client.recv(65536) for client in clients]
+        finally:
+            for client in clients:
+                client.close()
+        assert old not in server.worker_pids()
+    assert all(answer.startswith(b"HTTP/1.1 200") for answer in answers), answers
