@@ -14,6 +14,7 @@ string name the same n-gram and the counts are those of the strings
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -52,32 +53,41 @@ def supports(vectorizer: CountVectorizer) -> bool:
     )
 
 
-def tokenize(vectorizer: CountVectorizer, texts: pd.Series) -> Tokens:
-    """``texts`` tokenised as ``vectorizer`` tokenises them, before forming n-grams."""
+def _tokenizer(vectorizer: CountVectorizer) -> Callable[[pd.Series], Tokens]:
+    """A function tokenising texts as ``vectorizer`` does, before forming n-grams."""
     decode = vectorizer.decode
     preprocess = vectorizer.build_preprocessor()
     split = vectorizer.build_tokenizer()
 
-    def chunk_tokens(chunk: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        tokens = [split(preprocess(decode(text))) for text in chunk]
+    def tokens_of(texts: pd.Series) -> Tokens:
+        tokens = [split(preprocess(decode(text))) for text in texts]
         lengths = np.fromiter(map(len, tokens), np.int64, len(tokens))
         flat = np.empty(int(lengths.sum()), dtype=object)
         flat[:] = [token for text in tokens for token in text]
         codes, names = pd.factorize(flat)
-        return lengths, codes, np.asarray(names, dtype=object)
+        names = np.asarray(names, dtype=object)
+        if any(" " in name for name in names):
+            raise AmbiguousTokensError("a token holds a space: its n-grams are ambiguous strings")
+        return Tokens(codes, np.repeat(np.arange(len(tokens)), lengths), names, len(tokens))
 
-    parts = map_chunks(chunk_tokens, texts)
-    # Each chunk numbers its own tokens: renumber them over all chunks.
-    global_ids, merged = pd.factorize(np.concatenate([part[2] for part in parts]))
-    offsets = np.cumsum([0] + [len(part[2]) for part in parts])[:-1]
-    ids = np.concatenate(
-        [global_ids[offset + codes] for offset, (_, codes, _) in zip(offsets, parts, strict=True)]
-    ).astype(np.int64)
-    lengths = np.concatenate([part[0] for part in parts])
-    merged = np.asarray(merged, dtype=object)
-    if any(" " in name for name in merged):
-        raise AmbiguousTokensError("a token holds a space: its n-grams are ambiguous strings")
-    return Tokens(ids, np.repeat(np.arange(len(lengths)), lengths), merged, len(lengths))
+    return tokens_of
+
+
+def tokenize(vectorizer: CountVectorizer, texts: pd.Series) -> Tokens:
+    """``texts`` tokenised as ``vectorizer`` tokenises them, before forming n-grams."""
+    parts = map_chunks(_tokenizer(vectorizer), texts)
+    # Each chunk numbers its own tokens and texts: renumber them over all chunks.
+    global_ids, names = pd.factorize(np.concatenate([part.names for part in parts]))
+    offsets = np.cumsum([0] + [len(part.names) for part in parts])
+    rows = np.cumsum([0] + [part.texts for part in parts])
+    ids = [global_ids[offset + part.ids] for offset, part in zip(offsets, parts, strict=False)]
+    text = [row + part.text for row, part in zip(rows, parts, strict=False)]
+    return Tokens(
+        np.concatenate(ids).astype(np.int64),
+        np.concatenate(text),
+        np.asarray(names, dtype=object),
+        int(rows[-1]),
+    )
 
 
 def _next_level(
@@ -94,9 +104,12 @@ def _next_level(
     return at, prefix[at], final[at]
 
 
-def _document_frequency(text: np.ndarray, codes: np.ndarray, size: int) -> np.ndarray:
-    """In how many texts each code occurs."""
-    pairs = pd.unique(text * size + codes)
+def _document_frequency(text: np.ndarray, codes: np.ndarray, size: int, min_df: int) -> np.ndarray:
+    """In how many texts each code occurs, where that can be ``min_df`` (else less)."""
+    # A code seen fewer than min_df times is in fewer texts: only the others are counted
+    # exactly (a hash of distinct (text, code) pairs, the costly part).
+    often = np.bincount(codes, minlength=size)[codes] >= min_df
+    pairs = pd.unique(text[often] * size + codes[often])
     return np.bincount(pairs % size, minlength=size)
 
 
@@ -116,7 +129,7 @@ def learn(
     characters, and each text's counts of them (``CountVectorizer(min_df=...)``)."""
     min_n, max_n = ngram_range
     tokens_count = len(tokens.names)
-    df = _document_frequency(tokens.text, tokens.ids, tokens_count)
+    df = _document_frequency(tokens.text, tokens.ids, tokens_count, min_df)
     chars = pd.Series(tokens.names, dtype=object).str.len().to_numpy(np.int64)
     kept = np.flatnonzero((df >= min_df) & (chars <= max_chars))
     unigram = np.full(tokens_count, -1, dtype=np.int64)
@@ -138,7 +151,7 @@ def learn(
     for n in range(2, max_n + 1):
         at, prefix, final = _next_level(tokens, previous, last, n)
         codes, keys = pd.factorize(prefix * len(kept) + final)
-        df = _document_frequency(tokens.text[at], codes, len(keys))
+        df = _document_frequency(tokens.text[at], codes, len(keys), min_df)
         parent, child = keys // len(kept), keys % len(kept)
         chars_n = level_chars[parent] + 1 + kept_chars[child]
         frequent = (df >= min_df) & (chars_n <= max_chars)
@@ -162,51 +175,78 @@ def learn(
     return names[order], counts
 
 
-def count(
-    tokens: Tokens, vocabulary: np.ndarray, ngram_range: tuple[int, int], dtype: DTypeLike
-) -> sp.csr_matrix:
-    """Each text's counts of the n-grams of ``vocabulary`` (column = position in it),
-    ``CountVectorizer(vocabulary=vocabulary).transform``."""
-    min_n, max_n = ngram_range
+@dataclass(frozen=True)
+class CompiledVocabulary:
+    """A vocabulary as nodes: its tokens, then per level n the (prefix node, token) pairs
+    of its n-grams' first n tokens and the column of those that are a whole term."""
+
+    tokens: pd.Index  # level 1: node = position here
+    keys: list[pd.Index]  # levels 2..: prefix node * len(tokens) + token -> node
+    columns: list[np.ndarray]  # per level from 1: node -> column, -1 if no term ends there
+    ngram_range: tuple[int, int]
+    size: int
+
+
+def compile_vocabulary(vocabulary: np.ndarray, ngram_range: tuple[int, int]) -> CompiledVocabulary:
+    """``vocabulary`` (column = position in it) as nodes for ``count``."""
     terms = np.asarray(vocabulary, dtype=str)
     lengths = np.strings.count(terms, " ").astype(np.int64) + 1
     flat = np.array(" ".join(terms.tolist()).split(" "), dtype=object)  # every term's tokens
-    codes, names = pd.factorize(flat)  # the vocabulary's tokens: the level-1 nodes
+    codes, names = pd.factorize(flat)
     known = len(names)
     starts = np.cumsum(lengths) - lengths
-    last = pd.Index(names).get_indexer(tokens.names)[tokens.ids]
-    rows: list[np.ndarray] = []
+    node = np.full(len(terms), -1, dtype=np.int64)  # each term's node at the current level
+    keys: list[pd.Index] = []
     columns: list[np.ndarray] = []
-    node = np.full(len(vocabulary), -1, dtype=np.int64)  # each term's prefix node so far
-    level = last
-    for n in range(1, max_n + 1):
+    for n in range(1, ngram_range[1] + 1):
         longer = np.flatnonzero(lengths >= n)
         if n == 1:
             node[longer] = codes[starts[longer]]
-            keys = np.arange(known, dtype=np.int64)
-            at = np.flatnonzero(last >= 0)
+            nodes = known
         else:
-            term_keys = node[longer] * known + codes[starts[longer] + n - 1]
-            inverse, keys = pd.factorize(term_keys)
-            node[longer] = inverse
-            at, prefix, final = _next_level(tokens, level, last, n)
-            level = np.full(len(level), -1, dtype=np.int64)
-            level[at] = pd.Index(keys).get_indexer(prefix * known + final)  # a hash: -1 if absent
-        column = np.full(len(keys), -1, dtype=np.int64)
+            node[longer], level_keys = pd.factorize(
+                node[longer] * known + codes[starts[longer] + n - 1]
+            )
+            keys.append(pd.Index(level_keys))
+            nodes = len(level_keys)
+        column = np.full(nodes, -1, dtype=np.int64)
         ends = np.flatnonzero(lengths == n)
         column[node[ends]] = ends
+        columns.append(column)
+    return CompiledVocabulary(pd.Index(names), keys, columns, ngram_range, len(terms))
+
+
+def count(tokens: Tokens, vocabulary: CompiledVocabulary, dtype: DTypeLike) -> sp.csr_matrix:
+    """Each text's counts of the n-grams of ``vocabulary``,
+    ``CountVectorizer(vocabulary=...).transform``."""
+    min_n, max_n = vocabulary.ngram_range
+    known = len(vocabulary.tokens)
+    last = vocabulary.tokens.get_indexer(tokens.names)[tokens.ids]  # -1: not in any term
+    level = last
+    rows: list[np.ndarray] = []
+    columns: list[np.ndarray] = []
+    for n in range(1, max_n + 1):
+        if n == 1:
+            at = np.flatnonzero(last >= 0)
+        else:
+            at, prefix, final = _next_level(tokens, level, last, n)
+            level = np.full(len(level), -1, dtype=np.int64)
+            level[at] = vocabulary.keys[n - 2].get_indexer(prefix * known + final)  # -1: absent
+            at = at[level[at] >= 0]
         if n >= min_n:
-            at = at[level[at] >= 0] if n > 1 else at
-            term = column[level[at] if n > 1 else last[at]]
+            term = vocabulary.columns[n - 1][level[at]]
             rows.append(tokens.text[at[term >= 0]])
             columns.append(term[term >= 0])
-    return _counts(rows, columns, (tokens.texts, len(vocabulary)), dtype)
+    return _counts(rows, columns, (tokens.texts, vocabulary.size), dtype)
 
 
 def transform(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix:
-    """``vectorizer.transform(texts)`` for a vectorizer with a vocabulary (fitted or given)."""
-    vocabulary = vectorizer.vocabulary
-    if not isinstance(vocabulary, np.ndarray):
-        vocabulary = vectorizer.get_feature_names_out()  # ordered by column
-    tokens = tokenize(vectorizer, texts)
-    return count(tokens, vocabulary, vectorizer.ngram_range, vectorizer.dtype)
+    """``vectorizer.transform(texts)`` for a vectorizer with a vocabulary (fitted or given),
+    in row chunks on every core."""
+    terms = vectorizer.vocabulary
+    if not isinstance(terms, np.ndarray):
+        terms = vectorizer.get_feature_names_out()  # ordered by column
+    vocabulary = compile_vocabulary(terms, vectorizer.ngram_range)  # once, before forking
+    tokens_of = _tokenizer(vectorizer)
+    parts = map_chunks(lambda chunk: count(tokens_of(chunk), vocabulary, vectorizer.dtype), texts)
+    return parts[0] if len(parts) == 1 else sp.csr_matrix(sp.vstack(parts, format="csr"))
