@@ -78,10 +78,10 @@ def tokenize(vectorizer: CountVectorizer, texts: pd.Series) -> Tokens:
     parts = map_chunks(_tokenizer(vectorizer), texts)
     # Each chunk numbers its own tokens and texts: renumber them over all chunks.
     global_ids, names = pd.factorize(np.concatenate([part.names for part in parts]))
-    offsets = np.cumsum([0] + [len(part.names) for part in parts])
+    offsets = np.cumsum([0] + [len(part.names) for part in parts])[:-1]
     rows = np.cumsum([0] + [part.texts for part in parts])
-    ids = [global_ids[offset + part.ids] for offset, part in zip(offsets, parts, strict=False)]
-    text = [row + part.text for row, part in zip(rows, parts, strict=False)]
+    ids = [global_ids[offset + part.ids] for offset, part in zip(offsets, parts, strict=True)]
+    text = [row + part.text for row, part in zip(rows[:-1], parts, strict=True)]
     return Tokens(
         np.concatenate(ids).astype(np.int64),
         np.concatenate(text),
