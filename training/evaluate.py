@@ -20,7 +20,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import yaml
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -32,6 +35,7 @@ from sklearn.metrics import (
 )
 from sklearn.pipeline import Pipeline
 
+from training import ngrams
 from training.errors import UserError, run_command
 from training.model import (
     CLASSES,
@@ -74,12 +78,31 @@ def load_saved_pipeline(path: Path) -> Pipeline:
     return pipeline
 
 
+def count_rows(step: ColumnTransformer, frame: pd.DataFrame) -> sp.csr_matrix:
+    """``step.transform(frame)`` as CSR: a lone word vectorizer with a vocabulary counts on
+    token ids (``training/ngrams.py``), any other step transforms rows on every core."""
+    blocks = [block for block in step.transformers_ if not _dropped(block[1])]
+    if len(blocks) == 1 and step.sparse_output_:
+        _, vectorizer, column = blocks[0]
+        exact = isinstance(vectorizer, CountVectorizer) and ngrams.supports(vectorizer)
+        if exact and isinstance(column, str):
+            try:
+                return ngrams.transform(vectorizer, frame[column])
+            except ngrams.AmbiguousTokensError:
+                pass
+    return transform_rows(step, frame)
+
+
+def _dropped(block: object) -> bool:
+    return isinstance(block, str) and block == "drop"
+
+
 def positive_probability(pipeline: Pipeline, texts: pd.Series) -> np.ndarray:
     """Probability of the positive class for each text."""
     frame = pd.DataFrame({TEXT_COLUMN: texts.astype(str)})
     column = list(pipeline.classes_).index(POSITIVE)
     with progress("score", len(texts)):
-        counts = transform_rows(pipeline[0], frame)  # the hashing step, on every core
+        counts = count_rows(pipeline[0], frame)
         probabilities: np.ndarray = pipeline[1:].predict_proba(counts)[:, column]
     return probabilities
 

@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from training import ngrams
 from training.errors import UserError
-from training.parallel import chunk_count, map_chunks, transform_rows
+from training.parallel import transform_rows
 
 if TYPE_CHECKING:  # scikit-learn is imported where it is used: ingest and register never do
     from sklearn.compose import ColumnTransformer
@@ -114,56 +115,18 @@ def word_vectorizer(params: ModelParams, vocabulary: np.ndarray | None = None) -
 
 def learn_vocabulary(texts: pd.Series, params: ModelParams) -> tuple[np.ndarray, sp.csr_matrix]:
     """The sorted word n-grams of at most ``max_term_chars`` characters in ``min_df`` texts,
-    and the texts' counts over them.
-
-    Each of k worker processes counts the n-grams of its share of the texts and
-    reports those seen at least ``min_df / k`` times (an n-gram in ``min_df`` texts is
-    seen that often in one share at least); counting these candidates in every text,
-    which is the transform, gives the exact document frequencies. A sorted numpy
-    string array is the vocabulary whatever the chunking.
-    """
-    from itertools import chain, repeat
-
-    analyze = word_vectorizer(params).build_analyzer()
-    texts = texts.astype(str)
-    shares = chunk_count(len(texts), per_worker=1)
-    at_least = -(-params.min_df // shares)
-
-    def frequent_terms(share: pd.Series) -> np.ndarray:
-        tokens = np.array(list(chain.from_iterable(map(analyze, share))), dtype=object)
-        codes, terms = pd.factorize(tokens)  # a C hash table: 2x faster than a Counter
-        terms = terms[np.bincount(codes) >= at_least]
-        short: np.ndarray = terms[pd.Series(terms).str.len().to_numpy() <= params.max_term_chars]
-        return short
-
-    parts = map_chunks(frequent_terms, texts, per_worker=1)
-    candidates = np.unique(np.concatenate(parts).astype(str))
-    kept = np.zeros(0, dtype=np.int64)
-    if len(candidates):
-        columns = {str(term): column for column, term in enumerate(candidates)}
-
-        def count(chunk: pd.Series) -> sp.csr_matrix:
-            """``CountVectorizer(vocabulary=candidates).transform``, without its Python loop."""
-            tokens = [analyze(text) for text in chunk]
-            rows = np.repeat(np.arange(len(tokens)), [len(t) for t in tokens])
-            flat = list(chain.from_iterable(tokens))
-            found = np.fromiter(map(columns.get, flat, repeat(-1)), np.int64, len(flat))
-            known = found >= 0
-            ones = np.ones(int(known.sum()), dtype=np.float32)
-            shape = (len(tokens), len(candidates))
-            return sp.csr_matrix((ones, (rows[known], found[known])), shape=shape)  # sums repeats
-
-        counts = sp.csr_matrix(sp.vstack(map_chunks(count, texts), format="csr"))
-        kept = np.flatnonzero(
-            np.bincount(counts.indices, minlength=len(candidates)) >= params.min_df
-        )
-    if not len(kept):
+    and the texts' counts over them, in one pass (``training/ngrams.py``)."""
+    vectorizer = word_vectorizer(params)
+    tokens = ngrams.tokenize(vectorizer, texts.astype(str))
+    vocabulary, counts = ngrams.learn(
+        tokens, vectorizer.ngram_range, params.min_df, params.max_term_chars, vectorizer.dtype
+    )
+    if not len(vocabulary):
         raise UserError(
             f"no word n-gram is in {params.min_df} of the {len(texts)} training reviews: "
             "lower train.min_df or train on more reviews"
         )
-    vocabulary: np.ndarray = candidates[kept]
-    return vocabulary, sp.csr_matrix(counts[:, kept])
+    return vocabulary, counts
 
 
 def hashed_counts(params: ModelParams, vocabulary: np.ndarray | None = None) -> ColumnTransformer:
