@@ -19,10 +19,17 @@ import gc
 import logging
 import os
 import threading
+import time
 from typing import NoReturn
 
 from model_server.config import Settings
-from model_server.loading import LoadedModel, load_model, one_line
+from model_server.loading import (
+    LoadedModel,
+    import_model_libraries,
+    import_registry_client,
+    load_model,
+    one_line,
+)
 from model_server.memory import trim
 
 APP_LOAD_ERROR = 4  # gunicorn's exit status for "App failed to load"
@@ -50,9 +57,15 @@ def load_or_exit(settings: Settings) -> LoadedModel:
         except BaseException as error:  # reported by the waiting thread
             outcome.append(error)
 
+    started = time.monotonic()
+    # MLflow first, here: the loader then mostly waits on the registry and the download,
+    # and this thread imports what loading needs next meanwhile. (Importing the two sets
+    # at once from two threads could meet a module half-initialised by the other.)
+    import_registry_client()
     loader = threading.Thread(target=run, name="model-loader", daemon=True)
     loader.start()
-    loader.join(deadline)
+    import_model_libraries()
+    loader.join(max(0.0, deadline - (time.monotonic() - started)))
     if not outcome:
         _fail(
             settings,
