@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging.config
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from gunicorn.app.base import BaseApplication
 
 from model_server.config import ConfigError, Settings
 from model_server.listening import in_use
+from model_server.memory import one_arena
 
 CONFIG_ERROR = 2
 
@@ -46,6 +48,7 @@ def main() -> int:
     # passes over it are pure cost (about 0.3 s of a 4 s start). ``load_or_exit`` collects
     # once and turns it back on before any worker is forked.
     gc.disable()
+    one_arena(os.environ)
     try:
         settings = Settings.from_env()
     except ConfigError as error:
