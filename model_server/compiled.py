@@ -12,10 +12,11 @@ Every step is a per-feature scaling, an element-wise function of the counts
 (``sublinear_tf``) or a normalization of the whole row, so a review is scored from
 its own few hundred features without building a matrix as wide as the hash space:
 the vectorizer's own preprocessor and tokenizer (or, for anything but plain word
-n-grams, its whole ``build_analyzer()``) make the tokens, the n-grams are joined as
-scikit-learn joins them, the tokens are hashed (``mmh3``: the MurmurHash3 that
-``FeatureHasher`` uses, at a third of the cost of calling scikit-learn's per token) or
-looked up, and the scalings that follow the
+n-grams, its whole ``build_analyzer()``) make the tokens; a vocabulary's n-grams are
+looked up by keys chained from their words' hashes (``word_ngrams``: no string joined
+per n-gram), a hashing vectorizer's are joined as scikit-learn joins them and hashed
+(``mmh3``: the MurmurHash3 that ``FeatureHasher`` uses, at a third of the cost of
+calling scikit-learn's per token); the scalings that follow the
 last row-wide operation are folded, with the classifier's weights, into one vector.
 Nothing here trusts itself: ``prove`` compares it with the pipeline's own
 ``predict_proba`` before it is used.
@@ -31,6 +32,8 @@ from typing import Any, Literal
 import mmh3
 import numpy as np
 from numpy.typing import NDArray
+
+from model_server.word_ngrams import WordNgrams, str_hashes, term_keys
 
 #: Largest difference in probability accepted between the compiled and generic paths.
 #: The pipeline computes in float32 where its arrays are float32; a correct fold in
@@ -313,25 +316,16 @@ def _unfitted_twin(vectorizer: Any) -> Any:
 
 
 def _analyzer(vectorizer: Any) -> Callable[[str], list[str]]:
-    """The vectorizer's analyzer; for word n-grams without stop words, a faster equal one
-    (scikit-learn joins each n-gram in a Python loop; this joins them with ``map``)."""
+    """The vectorizer's analyzer; for word n-grams without stop words, an equal
+    ``WordNgrams``, which also keys n-grams without joining them."""
     if vectorizer.analyzer != "word" or vectorizer.get_stop_words() is not None:
         return vectorizer.build_analyzer()  # type: ignore[no-any-return]
-    decode = vectorizer.decode
-    preprocess = vectorizer.build_preprocessor()
-    tokenize = vectorizer.build_tokenizer()
     low, high = vectorizer.ngram_range
     if not 1 <= low <= high:
         raise NotCompilableError(f"ngram_range {vectorizer.ngram_range} is not a range from 1")
-
-    def analyze(text: str) -> list[str]:
-        words = tokenize(preprocess(decode(text)))
-        grams = list(words) if low == 1 else []
-        for n in range(max(low, 2), high + 1):
-            grams += map(" ".join, zip(*(words[i:] for i in range(n)), strict=False))
-        return grams
-
-    return analyze
+    return WordNgrams(
+        vectorizer.decode, vectorizer.build_preprocessor(), vectorizer.build_tokenizer(), low, high
+    )
 
 
 def _hashing_counter(
@@ -368,34 +362,39 @@ _SALT_PROBE = "sentiment-operator: the str hash salt of this process"
 def _vocabulary_counter(
     analyzer: Callable[[str], list[str]], terms: Sequence[str], columns: Ints, binary: bool
 ) -> Callable[[str], tuple[Ints, Floats]]:
-    """Counts of the vocabulary's terms, looked up by the terms' Python hashes.
+    """Counts of the vocabulary's terms, looked up by 64-bit keys.
 
     A dict of a few hundred thousand strings costs ~140 bytes a term and, through the
     reference counts a lookup touches, drifts out of the pages the workers share after
-    the fork; two sorted arrays cost 16 bytes a term and are only read. Two vocabulary
-    terms with one hash are refused; an unknown token that shares a term's 64-bit hash
-    (about one in 10**13 tokens for a 250,000-term vocabulary) would count as that term.
-    ``str`` hashes are salted per interpreter, and forked workers share the salt.
+    the fork; two sorted arrays cost 16 bytes a term and are only read. A term's key is
+    its ``term_keys`` key for plain word n-grams (no string joined per n-gram), else its
+    Python hash. Two vocabulary terms with one key are refused; an unknown n-gram that
+    shares a term's key (about one in 10**13 for a 250,000-term vocabulary) would count
+    as that term. ``str`` hashes are salted per interpreter, and forked workers share
+    the salt.
     """
     if not terms:
         raise NotCompilableError("the vocabulary is empty")
-    hashes = np.fromiter(map(hash, terms), dtype=np.int64, count=len(terms))
-    order = np.argsort(hashes)
-    hashes, columns = hashes[order], columns[order]
-    if (hashes[1:] == hashes[:-1]).any():  # a term given twice, or a true collision
-        raise NotCompilableError("two vocabulary terms share a hash")
+    if isinstance(analyzer, WordNgrams):
+        keys, text_keys = term_keys(terms), analyzer.keys
+    else:
+        keys = str_hashes(terms)
+        text_keys = lambda text: str_hashes(analyzer(text))  # noqa: E731
+    order = np.argsort(keys)
+    keys, columns = keys[order], columns[order]
+    if (keys[1:] == keys[:-1]).any():  # a term given twice, or a true collision
+        raise NotCompilableError("two vocabulary terms share a key")
     salt = hash(_SALT_PROBE)
-    last = len(hashes) - 1
+    last = len(keys) - 1
 
     def count(text: str) -> tuple[Ints, Floats]:
         if hash(_SALT_PROBE) != salt:
             raise RuntimeError("the scorer was built in a process with other str hashes")
-        tokens = analyzer(text)
-        wanted = np.fromiter(map(hash, tokens), dtype=np.int64, count=len(tokens))
-        positions = np.minimum(np.searchsorted(hashes, wanted), last)
-        known = positions[hashes[positions] == wanted]
-        indices, counts = np.unique(columns[known], return_counts=True)
-        values = np.ones(len(indices)) if binary else counts.astype(np.float64)
+        wanted, counts = np.unique(text_keys(text), return_counts=True)
+        positions = np.minimum(np.searchsorted(keys, wanted), last)
+        known = keys[positions] == wanted
+        indices = columns[positions[known]]
+        values = np.ones(len(indices)) if binary else counts[known].astype(np.float64)
         return indices, values
 
     return count

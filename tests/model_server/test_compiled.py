@@ -221,7 +221,7 @@ def test_a_vocabulary_with_a_term_twice_is_refused() -> None:
     vectorizer = pipeline.named_steps["counts"].named_transformers_["text"]
     del vectorizer.vocabulary_
     vectorizer.vocabulary = np.asarray(["good", "bad", "good"])
-    with pytest.raises(NotCompilableError, match="share a hash"):
+    with pytest.raises(NotCompilableError, match="share a key"):
         compile_pipeline(pipeline, TEXT)
 
 
