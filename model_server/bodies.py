@@ -29,13 +29,12 @@ def read_text_body(
     charset = request.mimetype_params.get("charset", "utf-8").lower()
     if charset not in UTF8_NAMES:
         raise ApiError(415, f"the body must be UTF-8, not {charset}")
-    too_large = ApiError(413, f"the body is over the limit of {max_bytes} bytes")
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise too_large
-    # A chunked body declares no length: read one byte past the limit to see it is over.
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise _too_large(max_bytes)
     with deadlines.guard(request.environ) as expired:
         try:
-            body = request.stream.read(max_bytes + 1)
+            body = _read(request, length, max_bytes)
         except Exception as error:  # the WSGI server's framing errors: bad chunks, a cut upload
             if expired():
                 raise late_body(deadlines) from None
@@ -43,11 +42,27 @@ def read_text_body(
         if expired():
             raise late_body(deadlines)
     if len(body) > max_bytes:
-        raise too_large
+        raise _too_large(max_bytes)
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ApiError(400, f"the body is not valid UTF-8 (byte {error.start})") from None
+
+
+def _read(request: Request, length: int | None, max_bytes: int) -> bytes:
+    """The body: ``length`` bytes straight from the WSGI input when it is declared (the
+    spec allows reading that much; werkzeug's wrapper stream cost a tenth of a small
+    request's time), else one byte past the limit, to see a chunked body is over it."""
+    if length is None:
+        return request.stream.read(max_bytes + 1)
+    body: bytes = request.environ["wsgi.input"].read(length)
+    if len(body) < length:
+        raise ValueError(f"it ended after {len(body)} of its {length} bytes (Content-Length)")
+    return body
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(413, f"the body is over the limit of {max_bytes} bytes")
 
 
 def late_body(deadlines: BodyDeadlines) -> ApiError:

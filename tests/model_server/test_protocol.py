@@ -105,3 +105,17 @@ def test_a_body_that_stops_is_cut_off_and_others_still_served(
     for answer in answers:  # a 408, or a closed connection
         assert _statuses(answer) in ([408], []), answer[:300]
     assert "Traceback" not in server.log()
+
+
+def test_a_body_cut_short_by_the_client_is_a_400_that_says_so(server: ModelServer) -> None:
+    """The client closes its side after 10 of the 100 bytes it announced."""
+    with _connect(server) as connection:
+        connection.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"text": "'
+        )
+        connection.shutdown(socket.SHUT_WR)
+        raw = _read_all(connection)
+    assert _statuses(raw) == [400], raw[:300]
+    assert b"ended after 10 of its 100 bytes" in raw
+    assert "Traceback" not in server.log()
