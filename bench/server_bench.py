@@ -2,7 +2,9 @@
 
 Measures, with one load generator (``wrk``, Debian package ``wrk``) on loopback:
 single-review ``/predict`` throughput and p50/p99 latency at several concurrencies,
-the same for ``mlflow models serve`` (``/invocations``, ``dataframe_split``),
+our ``GET /healthz`` at the same concurrencies (the ceiling the HTTP stack sets with
+nothing to score), the same for ``mlflow models serve`` (``/invocations``, ``dataframe_split``)
+and KServe's model server,
 batch reviews per second through ``/predict``, and the Pipeline's own
 ``predict_proba`` rate in this process on the same batch.
 
@@ -60,6 +62,9 @@ init = function(args)
   file:close()
 end
 request = function()
+  if body == "" then
+    return wrk.format("GET")
+  end
   return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
 end
 done = function(summary, latency, requests)
@@ -273,6 +278,14 @@ def measure_ours(
                         duration=args.duration, script=script, label=label)
             )  # fmt: skip
             print(results[-1], flush=True)
+        # The ceiling the HTTP stack sets: the same server answering with nothing to score.
+        health = (name, "GET /healthz (no body, no scoring)")
+        for connections in [int(c) for c in args.concurrency.split(",")]:
+            results.append(
+                run_wrk(f"{ours.url}/healthz", paths["nothing"], connections=connections,
+                        duration=args.duration, script=script, label=health)
+            )  # fmt: skip
+            print(results[-1], flush=True)
         for connections in (1, args.workers):
             results.append(
                 run_wrk(url, paths["batch"], connections=connections, duration=args.duration,
@@ -364,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         paths = {name: root / f"{name}.json" for name in bodies}
         for name, body in bodies.items():
             paths[name].write_text(json.dumps(body))
+        paths["nothing"] = root / "nothing"  # the script sends a GET for an empty body
+        paths["nothing"].write_text("")
 
         with mlflow_server(root / "mlflow") as tracking:
             # The shipped test sample holds 3,000 reviews; IMDB_TRAIN_CSV names the full file.
@@ -477,6 +492,7 @@ def report(
         "| --- | ---: | ---: | ---: |",
     ]
     singles = {(r.server, r.connections): r for r in results if r.workload == "single review"}
+    stack = {(r.server, r.connections): r for r in results if r.workload.startswith("GET /healthz")}
     for peer in ("kserve", "mlflow models serve"):
         for (server, connections), ours in sorted(singles.items()):
             theirs = singles.get((peer, connections))
@@ -502,6 +518,13 @@ def report(
             f"{ours.per_second / (in_process * cores):.0%} of the in-process batched rate "
             f"x {cores} cores."
         )
+        health = stack.get((server, connections))
+        if health is not None:
+            share = ours.per_second / health.per_second
+            lines.append(
+                f"{server}, GET /healthz, {connections} connections: {health.per_second:,.0f} "
+                f"req/s with nothing to score; single reviews at {share:.0%} of that rate."
+            )
     return "\n".join(lines)
 
 
