@@ -60,15 +60,18 @@ def test_different_strings_get_different_keys(texts: list[str]) -> None:
     assert term_keys([]).size == 0
 
 
+@pytest.mark.parametrize("binary", [False, True])
 @pytest.mark.parametrize("pattern", [WORD_PATTERN, r"\w+ \w+|\w+"])
 @pytest.mark.parametrize("ngram_range", [(1, 4), (2, 3)])
 def test_the_counter_counts_what_the_vectorizer_counts(
-    pattern: str, ngram_range: tuple[int, int], texts: list[str]
+    pattern: str, ngram_range: tuple[int, int], binary: bool, texts: list[str]
 ) -> None:
-    vectorizer = CountVectorizer(ngram_range=ngram_range, token_pattern=pattern, min_df=2)
+    vectorizer = CountVectorizer(
+        ngram_range=ngram_range, token_pattern=pattern, min_df=2, binary=binary
+    )
     vectorizer.fit(texts[5:150])
     terms, columns = _vocabulary(vectorizer)
-    count = _vocabulary_counter(_analyzer(vectorizer), terms, columns, binary=False)
+    count = _vocabulary_counter(_analyzer(vectorizer), terms, columns, binary=binary)
     expected = vectorizer.transform(texts)
     for row, text in enumerate(texts):
         indices, values = count(text)
