@@ -51,8 +51,8 @@ def read_text_body(
 
 def _read(request: Request, length: int | None, max_bytes: int) -> bytes:
     """The body: ``length`` bytes straight from the WSGI input when it is declared (the
-    spec allows reading that much; werkzeug's wrapper stream cost a tenth of a small
-    request's time), else one byte past the limit, to see a chunked body is over it."""
+    spec allows reading that much; werkzeug's wrapper stream cost ~18 us a request),
+    else one byte past the limit, to see a chunked body is over it."""
     if length is None:
         return request.stream.read(max_bytes + 1)
     body: bytes = request.environ["wsgi.input"].read(length)
