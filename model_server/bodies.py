@@ -13,6 +13,8 @@ from model_server.errors import ApiError
 JSON = "application/json"
 CSV = "text/csv"
 UTF8_NAMES = frozenset({"utf-8", "utf8"})
+#: Set in the WSGI environ once the app has read the whole declared body.
+BODY_READ = "model_server.body_read"
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -58,6 +60,7 @@ def _read(request: Request, length: int | None, max_bytes: int) -> bytes:
     body: bytes = request.environ["wsgi.input"].read(length)
     if len(body) < length:
         raise ValueError(f"it ended after {len(body)} of its {length} bytes (Content-Length)")
+    request.environ[BODY_READ] = True
     return body
 
 
@@ -88,6 +91,8 @@ class DrainUnreadBody:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         response = self.app(environ, start_response)
+        if environ.get(BODY_READ) or not _has_body(environ):
+            return response  # nothing left: no deadline to set, no read to make
         stream = environ.get("wsgi.input")
         drained = 0
         with self.deadlines.guard(environ):
@@ -100,6 +105,11 @@ class DrainUnreadBody:
                     break
                 drained += len(chunk)
         return response
+
+
+def _has_body(environ: WSGIEnvironment) -> bool:
+    """Whether the request declares a body (a length other than 0, or chunks)."""
+    return "HTTP_TRANSFER_ENCODING" in environ or environ.get("CONTENT_LENGTH", "") not in ("", "0")
 
 
 def _reason(error: Exception) -> str:

@@ -34,11 +34,10 @@ bind = [f"{_host}:{_settings.port}"]
 workers = _settings.workers
 # gevent: a connection costs a greenlet, not a thread, so clients that trickle their
 # requests cannot starve the others; each request head must arrive within `keepalive`.
-worker_class = (
-    "model_server.gevent_worker.FairGeventWorker"
-    if _settings.worker_class == "gevent"
-    else _settings.worker_class
-)
+worker_class = {
+    "gevent": "model_server.gevent_worker.FairGeventWorker",
+    "gthread": "model_server.gthread_worker.PipeliningThreadWorker",
+}[_settings.worker_class]
 worker_connections = _settings.worker_connections
 # A listening socket per worker (SO_REUSEPORT): the kernel spreads new connections over
 # the workers. With one shared socket, whichever worker wakes first accepts: a burst of

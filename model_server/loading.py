@@ -23,6 +23,7 @@ import pandas as pd
 from model_server.compiled import TOLERANCE, LinearTextScorer, NotCompilableError, compile_pipeline
 from model_server.compiled import prove as prove_scorer
 from model_server.config import Settings
+from model_server.vocabularies import restore_vocabularies
 
 POSITIVE: Final = "positive"
 NEGATIVE: Final = "negative"
@@ -150,6 +151,7 @@ def _load(settings: Settings) -> LoadedModel:
             flavors = ", ".join(sorted(metadata.flavors)) or "none"
             raise ModelLoadError(f"model flavor is not sklearn (flavors: {flavors})")
         pipeline = mlflow.sklearn.load_model(local_path)
+        restore_vocabularies(pipeline)
         example = _example_texts(metadata, local_path)
     _check_classifier(pipeline)
     schema = metadata.get_input_schema()

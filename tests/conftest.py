@@ -103,7 +103,7 @@ def registered_model(shared_mlflow: MlflowServer) -> RegisteredModel:
 def server(
     tmp_path_factory: pytest.TempPathFactory, registered_model: RegisteredModel
 ) -> Iterator[ModelServer]:
-    """Two gthread workers serving the registered model by its pinned URI."""
+    """Two workers (the default gevent class) serving the registered model by its pinned URI."""
     from tests.model_server.servers import model_server, server_env
 
     root = tmp_path_factory.mktemp("server")
