@@ -104,17 +104,14 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, registered_model: RegisteredModel
 ) -> Iterator[ModelServer]:
     """Two workers (the default gevent class) serving the registered model by its pinned URI."""
-    from tests.model_server.servers import model_server, server_env
+    from tests.model_server.servers import serving
 
-    root = tmp_path_factory.mktemp("server")
-    env = server_env(
-        root,
-        registered_model.uri,
-        registered_model.tracking_uri,
+    with serving(
+        tmp_path_factory.mktemp("server"),
+        registered_model,
         WORKERS="2",
         THREADS="4",
         MAX_BATCH_SIZE=str(MAX_BATCH_SIZE),
         BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT_SECONDS),
-    )
-    with model_server(root, env) as running:
+    ) as running:
         yield running

@@ -10,12 +10,16 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.support.processes import free_port, running, wait_http
 
 # MODEL_SERVER_PYTHON runs the server from another environment, e.g. one holding only
 # the lock's `server` extra, as the container image does.
 SERVER_COMMAND = (os.environ.get("MODEL_SERVER_PYTHON", sys.executable), "-m", "model_server")
+
+if TYPE_CHECKING:
+    from tests.model_server.sample_model import RegisteredModel
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,13 @@ def model_server(
         if wait_ready:
             wait_http(f"{url}/readyz", timeout=timeout, process=process)
             _wait_for_workers(server, int(env.get("WORKERS", "1")), timeout)
+        yield server
+
+
+@contextlib.contextmanager
+def serving(root: Path, model: RegisteredModel, **extra: str) -> Iterator[ModelServer]:
+    """The server on ``model`` by its pinned URI, with ``extra`` settings, ready."""
+    with model_server(root, server_env(root, model.uri, model.tracking_uri, **extra)) as server:
         yield server
 
 

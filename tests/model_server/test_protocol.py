@@ -14,7 +14,7 @@ import requests
 
 from tests.conftest import BODY_TIMEOUT_SECONDS
 from tests.model_server.sample_model import RegisteredModel
-from tests.model_server.servers import ModelServer, model_server, server_env
+from tests.model_server.servers import ModelServer, serving
 
 pytestmark = pytest.mark.integration
 
@@ -25,12 +25,8 @@ def gthread_server(
 ) -> Iterator[ModelServer]:
     """The server with the ``gthread`` worker class."""
     root = tmp_path_factory.mktemp("gthread-server")
-    env = server_env(
-        root, registered_model.uri, registered_model.tracking_uri,
-        WORKERS="1", WORKER_CLASS="gthread", THREADS="4",
-    )  # fmt: skip
-    with model_server(root, env) as running:
-        yield running
+    with serving(root, registered_model, WORKERS="1", WORKER_CLASS="gthread", THREADS="4") as run:
+        yield run
 
 
 def _server_of(request: pytest.FixtureRequest, worker_class: str) -> ModelServer:
