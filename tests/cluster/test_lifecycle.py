@@ -55,9 +55,14 @@ def test_up_prints_two_lines_twice_and_down_removes_every_process_and_namespace(
             == 0,
             timeout=60, what="the pod to be admitted",
         )  # fmt: skip
-        wait_for(lambda: network.names(layout.pod_netns_prefix), timeout=60, what="the pod")
-        pod_inodes = {network.inode(n) or 0 for n in network.names(layout.pod_netns_prefix)}
-        wait_for(lambda: network.pids_in(pod_inodes), timeout=60, what="the pod's process")
+
+        def pod_netns_with_processes() -> set[int]:
+            # Read afresh each time: `ip netns add` creates the file before it mounts the
+            # namespace on it, and an inode read in between is the empty file's for good.
+            inodes = {network.inode(n) or 0 for n in network.names(layout.pod_netns_prefix)}
+            return inodes if network.pids_in(inodes) else set()
+
+        pod_inodes = wait_for(pod_netns_with_processes, timeout=60, what="the pod's process")
 
         # A crash of the supervisor and the node agent: the pods run on, orphaned.
         for agent in subprocess.run(
