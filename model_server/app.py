@@ -13,7 +13,6 @@ import os
 from flask import Flask
 
 from model_server.api import Api
-from model_server.bodies import DrainUnreadBody
 from model_server.config import Settings
 from model_server.deadlines import BodyDeadlines
 from model_server.loading import LoadedModel
@@ -30,7 +29,6 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
         model = load_or_exit(settings)
     app = Flask(__name__, static_folder=None)
     deadlines = BodyDeadlines(settings.body_timeout_seconds)
-    app.wsgi_app = DrainUnreadBody(app.wsgi_app, settings.max_body_bytes, deadlines)  # type: ignore[method-assign]
     metrics = ServerMetrics()
     slot = ModelSlot(model, settings.max_batch_size)
     Api(app, settings, metrics, slot, deadlines)

@@ -160,8 +160,8 @@ def test_a_body_cut_short_by_the_client_is_a_400_that_says_so(server: ModelServe
 def test_the_next_request_on_the_connection_is_answered_whatever_the_body_became(
     request: pytest.FixtureRequest, worker_class: str, head: bytes, body: bytes, status: int
 ) -> None:
-    """A body the app did not read is drained before the answer (gthread's poller would not
-    see a next request already read into gunicorn's buffer); one it read is not read again."""
+    """gunicorn drains a body the app left unread, and the next request, already in its
+    buffer, is served (gthread's poller would not see it: ``PipeliningThreadWorker``)."""
     server = _server_of(request, worker_class)
     first = head + b"Host: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
     with _connect(server) as connection:
