@@ -1,4 +1,4 @@
-"""A compiled scorer for linear text pipelines: tokens in, positive-class probability out.
+r"""A compiled scorer for linear text pipelines: tokens in, positive-class probability out.
 
 The family it understands is the one this project trains::
 
@@ -12,9 +12,13 @@ Every step is a per-feature scaling, an element-wise function of the counts
 (``sublinear_tf``) or a normalization of the whole row, so a review is scored from
 its own few hundred features without building a matrix as wide as the hash space:
 the vectorizer's own preprocessor and tokenizer (or, for anything but plain word
-n-grams, its whole ``build_analyzer()``) make the tokens; a vocabulary's n-grams are
-looked up by keys chained from their words' hashes (``word_ngrams``: no string joined
-per n-gram), a hashing vectorizer's are joined as scikit-learn joins them and hashed
+n-grams, its whole ``build_analyzer()``) make the tokens. A vocabulary's word n-grams
+are counted in C (``_ngram_counts``) when the token pattern is one it reproduces
+(scikit-learn's default, this project's ``\b\w+\b|[!?]``): tokens, n-gram keys and
+the lookup without a Python object per word, eight times faster than the same in
+Python and numpy; with any other tokenizer they are looked up by keys chained from
+their words' hashes (``word_ngrams``: no string joined per n-gram). A hashing
+vectorizer's n-grams are joined as scikit-learn joins them and hashed
 (``mmh3``: the MurmurHash3 that ``FeatureHasher`` uses, at a third of the cost of
 calling scikit-learn's per token); the scalings that follow the
 last row-wide operation are folded, with the classifier's weights, into one vector.
@@ -25,6 +29,7 @@ Nothing here trusts itself: ``prove`` compares it with the pipeline's own
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,6 +38,7 @@ import mmh3
 import numpy as np
 from numpy.typing import NDArray
 
+from model_server import _ngram_counts
 from model_server.word_ngrams import WordNgrams, str_hashes, term_keys
 
 #: Largest difference in probability accepted between the compiled and generic paths.
@@ -324,8 +330,32 @@ def _analyzer(vectorizer: Any) -> Callable[[str], list[str]]:
     if not 1 <= low <= high:
         raise NotCompilableError(f"ngram_range {vectorizer.ngram_range} is not a range from 1")
     return WordNgrams(
-        vectorizer.decode, vectorizer.build_preprocessor(), vectorizer.build_tokenizer(), low, high
+        vectorizer.decode,
+        vectorizer.build_preprocessor(),
+        vectorizer.build_tokenizer(),
+        low,
+        high,
+        native_tokens=None if vectorizer.tokenizer else native_tokens(vectorizer.token_pattern),
     )
+
+
+#: Token patterns of runs of word characters, optionally with single characters besides:
+#: scikit-learn's default ``(?u)\b\w\w+\b``, and this project's ``(?u)\b\w+\b|[!?]``.
+_RUNS_PATTERN = re.compile(r"(?:\(\?u\))?\\b\\w(\\w\+|\+)\\b(?:\|\[([^\]\\^\-\[]+)\])?")
+
+
+def native_tokens(token_pattern: str | None) -> tuple[int, str] | None:
+    """What ``_ngram_counts`` needs to split text as ``re.findall(token_pattern)`` does:
+    the shortest run of word characters returned, and the characters returned alone;
+    ``None`` for any other pattern."""
+    match = _RUNS_PATTERN.fullmatch(token_pattern or "")
+    if match is None:
+        return None
+    singles = match[2] or ""
+    # A word character alone is not a run; a space alone would split as n-grams do.
+    if " " in singles or any(re.fullmatch(r"\w", char) for char in singles):
+        return None
+    return (2 if match[1] == "\\w+" else 1), "".join(sorted(set(singles)))
 
 
 def _hashing_counter(
@@ -375,6 +405,8 @@ def _vocabulary_counter(
     """
     if not terms:
         raise NotCompilableError("the vocabulary is empty")
+    if isinstance(analyzer, WordNgrams) and analyzer.native_tokens is not None:
+        return _native_counter(analyzer, analyzer.native_tokens, terms, columns, binary)
     if isinstance(analyzer, WordNgrams):
         keys, text_keys = term_keys(terms), analyzer.keys
     else:
@@ -395,6 +427,39 @@ def _vocabulary_counter(
         known = keys[positions] == wanted
         indices = columns[positions[known]]
         values = np.ones(len(indices)) if binary else counts[known].astype(np.float64)
+        return indices, values
+
+    return count
+
+
+def _native_counter(
+    analyzer: WordNgrams,
+    tokens: tuple[int, str],
+    terms: Sequence[str],
+    columns: Ints,
+    binary: bool,
+) -> Callable[[str], tuple[Ints, Floats]]:
+    """Counts of the vocabulary's terms found by ``_ngram_counts`` in C: the default
+    tokenizer's words, their n-grams' keys and the lookup, without a Python object per
+    word. The vocabulary is an open-addressing table of its keys (12 bytes a slot, read
+    only, so it stays in the pages the workers share); its keys hash code points, not
+    salted ``str`` hashes, so any process can read it."""
+    keys = _ngram_counts.term_keys(terms)
+    try:
+        slot_keys, slot_columns = _ngram_counts.build_table(
+            keys, np.ascontiguousarray(columns, dtype=np.int64)
+        )
+    except ValueError as error:  # a term given twice, a true collision, a huge column
+        raise NotCompilableError(f"the vocabulary cannot be tabled: {error}") from None
+    low, high, prepared = analyzer.low, analyzer.high, analyzer.prepared
+    min_run, singles = tokens
+
+    def count(text: str) -> tuple[Ints, Floats]:
+        found, counts = _ngram_counts.count(
+            prepared(text), min_run, singles, low, high, slot_keys, slot_columns
+        )
+        indices = np.frombuffer(found, dtype=np.int64)
+        values = np.ones(len(indices)) if binary else np.frombuffer(counts, dtype=np.float64)
         return indices, values
 
     return count

@@ -69,9 +69,16 @@ class WordNgrams:
     tokenize: Callable[[str], list[str]]
     low: int
     high: int
+    #: When ``tokenize`` is one ``_ngram_counts`` reproduces: the shortest run of word
+    #: characters it returns, and the non-word characters it returns on their own.
+    native_tokens: tuple[int, str] | None = None
+
+    def prepared(self, text: str) -> str:
+        """The text as the tokenizer sees it: decoded and preprocessed."""
+        return self.preprocess(self.decode(text))
 
     def words(self, text: str) -> list[str]:
-        return self.tokenize(self.preprocess(self.decode(text)))
+        return self.tokenize(self.prepared(text))
 
     def __call__(self, text: str) -> list[str]:
         """The n-grams as scikit-learn's analyzer returns them (``map`` joins them faster)."""
