@@ -13,7 +13,7 @@ Every step is a per-feature scaling, an element-wise function of the counts
 its own few hundred features without building a matrix as wide as the hash space:
 the vectorizer's own preprocessor and tokenizer (or, for anything but plain word
 n-grams, its whole ``build_analyzer()``) make the tokens. A vocabulary's word n-grams
-are counted in C (``_ngram_counts``) when the token pattern is one it reproduces
+are counted in C (``_scoring``) when the token pattern is one it reproduces
 (scikit-learn's default, this project's ``\b\w+\b|[!?]``): tokens, n-gram keys and
 the lookup without a Python object per word, eight times faster than the same in
 Python and numpy; with any other tokenizer they are looked up by keys chained from
@@ -38,7 +38,7 @@ import mmh3
 import numpy as np
 from numpy.typing import NDArray
 
-from model_server import _ngram_counts
+from model_server import _scoring
 from model_server.word_ngrams import WordNgrams, str_hashes, term_keys
 
 #: Largest difference in probability accepted between the compiled and generic paths.
@@ -100,19 +100,24 @@ class LinearTextScorer:
     ) -> None:
         self.blocks = tuple(blocks)
         self.ops = tuple(ops)
-        self.weights = weights
+        self.weights = np.ascontiguousarray(weights, dtype=np.float64)
         self.intercept = intercept
         self.positive_is_second = positive_is_second
         #: When set, the sorted columns that can count (``ops`` and ``weights`` hold only
         #: theirs, in this order); any other column is multiplied by zero before it could
         #: weigh in a norm or the decision, so it is dropped.
         self.columns = columns
+        self._fused = _fused_ops(self.blocks, self.ops, columns)
 
     def positive_proba(self, texts: Iterable[str]) -> list[float]:
         """The probability of the positive class for each text, in order."""
         return [self._one(text) for text in texts]
 
     def _one(self, text: str) -> float:
+        if self._fused is not None:
+            indices, values = self.blocks[0].count(text)
+            decision = _scoring.linear_decision(indices, values, *self._fused, self.weights)
+            return self._probability(decision + self.intercept)
         parts = [self._block_features(block, text) for block in self.blocks]
         if len(parts) == 1:
             indices, values = parts[0]
@@ -125,7 +130,9 @@ class LinearTextScorer:
             live = self.columns[positions] == indices
             indices, values = positions[live], values[live]
         values = _apply(self.ops, indices, values)
-        decision = float(values @ self.weights[indices]) + self.intercept
+        return self._probability(float(values @ self.weights[indices]) + self.intercept)
+
+    def _probability(self, decision: float) -> float:
         second = _expit(decision)
         return second if self.positive_is_second else 1.0 - second
 
@@ -136,6 +143,32 @@ class LinearTextScorer:
         if block.weight != 1.0:
             values = values * block.weight
         return indices + block.offset, values
+
+
+def _fused_ops(
+    blocks: Sequence[Block], ops: Sequence[Op], columns: Ints | None
+) -> tuple[bool, Floats | None, int] | None:
+    """``linear_decision``'s arguments for what follows the counting, when one C call can
+    do it all (one block as it is counted, then sublinear TF, a scaling and a norm, each
+    optional, in that order: the project's models): nine numpy calls fewer a review."""
+    if len(blocks) != 1 or columns is not None:
+        return None
+    block = blocks[0]
+    if block.weight != 1.0 or block.offset != 0:
+        return None
+    rest = [*block.ops, *ops]  # a single block's own steps, then the pipeline's
+    sublinear = bool(rest) and isinstance(rest[0], Sublinear)
+    if sublinear:
+        rest.pop(0)
+    factors = None
+    if rest and isinstance(scale := rest[0], Scale):
+        factors = np.ascontiguousarray(scale.factors, dtype=np.float64)
+        rest.pop(0)
+    norm = 0
+    if rest and isinstance(normalize := rest[0], Normalize):
+        norm = 1 if normalize.norm == "l1" else 2
+        rest.pop(0)
+    return None if rest else (sublinear, factors, norm)
 
 
 def _apply(ops: Sequence[Op], indices: Ints, values: Floats) -> Floats:
@@ -345,7 +378,7 @@ _RUNS_PATTERN = re.compile(r"(?:\(\?u\))?\\b\\w(\\w\+|\+)\\b(?:\|\[([^\]\\^\-\[]
 
 
 def native_tokens(token_pattern: str | None) -> tuple[int, str] | None:
-    """What ``_ngram_counts`` needs to split text as ``re.findall(token_pattern)`` does:
+    """What ``_scoring`` needs to split text as ``re.findall(token_pattern)`` does:
     the shortest run of word characters returned, and the characters returned alone;
     ``None`` for any other pattern."""
     match = _RUNS_PATTERN.fullmatch(token_pattern or "")
@@ -439,25 +472,26 @@ def _native_counter(
     columns: Ints,
     binary: bool,
 ) -> Callable[[str], tuple[Ints, Floats]]:
-    """Counts of the vocabulary's terms found by ``_ngram_counts`` in C: the default
-    tokenizer's words, their n-grams' keys and the lookup, without a Python object per
-    word. The vocabulary is an open-addressing table of its keys (12 bytes a slot, read
-    only, so it stays in the pages the workers share); its keys hash code points, not
-    salted ``str`` hashes, so any process can read it."""
-    keys = _ngram_counts.term_keys(terms)
+    """Counts of the vocabulary's terms found by ``_scoring`` in C: the tokenizer's
+    words, their n-grams' keys and the lookup, without a Python object per word.
+
+    The vocabulary is an open-addressing table of its keys (16 bytes a slot, read only,
+    so it stays in the pages the workers share); its keys hash code points, not salted
+    ``str`` hashes, so any process can read it. When every term's two (n-1)-grams are
+    terms too (a ``min_df`` vocabulary), an n-gram is looked up only if both were found:
+    most of a review's 3- and 4-grams are never looked up, each lookup being a cache miss.
+    """
+    keys = _scoring.term_keys(terms)
     try:
-        slot_keys, slot_columns = _ngram_counts.build_table(
-            keys, np.ascontiguousarray(columns, dtype=np.int64)
-        )
-    except ValueError as error:  # a term given twice, a true collision, a huge column
+        table = _scoring.build_table(keys, np.ascontiguousarray(columns, dtype=np.int64))
+    except ValueError as error:  # a term given twice, or a true collision
         raise NotCompilableError(f"the vocabulary cannot be tabled: {error}") from None
+    closed = _scoring.is_closed(terms, table)
     low, high, prepared = analyzer.low, analyzer.high, analyzer.prepared
     min_run, singles = tokens
 
     def count(text: str) -> tuple[Ints, Floats]:
-        found, counts = _ngram_counts.count(
-            prepared(text), min_run, singles, low, high, slot_keys, slot_columns
-        )
+        found, counts = _scoring.count(prepared(text), min_run, singles, low, high, table, closed)
         indices = np.frombuffer(found, dtype=np.int64)
         values = np.ones(len(indices)) if binary else np.frombuffer(counts, dtype=np.float64)
         return indices, values

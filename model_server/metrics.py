@@ -11,8 +11,8 @@ its worker.
 from __future__ import annotations
 
 import os
-from collections import Counter as Tally
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
@@ -29,9 +29,16 @@ OTHER = "other"
 
 
 class ServerMetrics:
-    """The server's metrics, in a registry of their own (one per app)."""
+    """The server's metrics, in a registry of their own (one per app).
+
+    A labelled child is looked up once and kept: ``labels()`` checks and converts its
+    values on every call, a few microseconds that every request paid three times. The
+    label values are bounded (methods, route templates, status codes, classes, the one
+    model), and so are the children kept.
+    """
 
     def __init__(self) -> None:
+        self._children: dict[tuple[Any, ...], Any] = {}
         self.registry = CollectorRegistry()
         self.requests = Counter(
             contract.REQUESTS_METRIC,
@@ -67,13 +74,23 @@ class ServerMetrics:
     def observe_request(self, method: str, endpoint: str, status: int, seconds: float) -> None:
         """Count one finished request and record its latency."""
         method = method if method in KNOWN_METHODS else OTHER
-        self.requests.labels(method, endpoint, str(status)).inc()
-        self.latency.labels(endpoint).observe(seconds)
+        self._child(self.requests, method, endpoint, str(status)).inc()
+        self._child(self.latency, endpoint).observe(seconds)
 
     def count_predictions(self, labels: Iterable[str], model_name: str, version: str) -> None:
         """Count predicted texts by class."""
-        for label, count in Tally(labels).items():
-            self.predictions.labels(label, model_name, version).inc(count)
+        tally: dict[str, int] = {}
+        for label in labels:
+            tally[label] = tally.get(label, 0) + 1
+        for label, count in tally.items():
+            self._child(self.predictions, label, model_name, version).inc(count)
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        key = (id(metric), *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def set_model(self, model_name: str, version: str, run_id: str) -> None:
         """Announce the model that this worker now serves."""

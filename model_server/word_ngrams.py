@@ -69,7 +69,7 @@ class WordNgrams:
     tokenize: Callable[[str], list[str]]
     low: int
     high: int
-    #: When ``tokenize`` is one ``_ngram_counts`` reproduces: the shortest run of word
+    #: When ``tokenize`` is one ``_scoring`` reproduces: the shortest run of word
     #: characters it returns, and the non-word characters it returns on their own.
     native_tokens: tuple[int, str] | None = None
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
-from model_server import _ngram_counts
+from model_server import _scoring
 from model_server.compiled import _analyzer, _vocabulary, _vocabulary_counter, native_tokens
 from model_server.word_ngrams import WordNgrams
 from tests.conftest import IMDB_CSV
@@ -129,8 +129,8 @@ def test_term_keys_are_the_same_in_every_process() -> None:
     """A table built in one process serves in another: keys hash code points, not the
     per-process salted str hash (which differs between the two)."""
     script = (
-        "from model_server import _ngram_counts;"
-        "print(hash('great movie'), _ngram_counts.term_keys(['great movie', 'a !']).hex())"
+        "from model_server import _scoring;"
+        "print(hash('great movie'), _scoring.term_keys(['great movie', 'a !']).hex())"
     )
     outputs = [
         subprocess.run(
@@ -146,67 +146,144 @@ def test_term_keys_are_the_same_in_every_process() -> None:
     assert outputs[0][1] == outputs[1][1]
 
 
-def _table(terms: list[str]) -> tuple[bytes, bytes]:
-    keys = _ngram_counts.term_keys(terms)
-    return _ngram_counts.build_table(keys, np.arange(len(terms), dtype=np.int64))
+def _table(terms: list[str]) -> bytes:
+    keys = _scoring.term_keys(terms)
+    return _scoring.build_table(keys, np.arange(len(terms), dtype=np.int64))
 
 
 def test_a_text_is_counted_whatever_its_size() -> None:
-    slot_keys, slot_columns = _table(["good", "good movie", "bad"])
-    found, counts = _ngram_counts.count("", 1, "", 1, 2, slot_keys, slot_columns)
+    table = _table(["good", "good movie", "bad", "movie"])
+    assert _scoring.is_closed(["good", "good movie", "bad", "movie"], table)
+    found, counts = _scoring.count("", 1, "", 1, 2, table, True)
     assert found == counts == b""
     big = "good movie " * 100_000 + "bad"
-    found, counts = _ngram_counts.count(big, 1, "", 1, 2, slot_keys, slot_columns)
+    found, counts = _scoring.count(big, 1, "", 1, 2, table, True)
     columns = np.frombuffer(found, np.int64).tolist()
     got = dict(zip(columns, np.frombuffer(counts).tolist(), strict=True))
-    assert got == {0: 100_000.0, 1: 100_000.0, 2: 1.0}
+    assert got == {0: 100_000.0, 1: 100_000.0, 2: 1.0, 3: 100_000.0}
+
+
+def test_a_vocabulary_missing_an_ngrams_part_is_not_closed_and_not_pruned() -> None:
+    """'good movie' without 'movie' (max_df, max_features, a given vocabulary): an n-gram
+    whose (n-1)-gram is not a term is still looked up, so it is still counted."""
+    terms = ["good", "good movie", "bad"]
+    table = _table(terms)
+    assert not _scoring.is_closed(terms, table)
+    found, _ = _scoring.count("a good movie", 1, "", 1, 2, table, False)
+    assert sorted(np.frombuffer(found, np.int64).tolist()) == [0, 1]
+    # Told it is closed, it would skip the bigram: the flag matters.
+    found, _ = _scoring.count("a good movie", 1, "", 1, 2, table, True)
+    assert np.frombuffer(found, np.int64).tolist() == [0]
+
+
+@pytest.mark.parametrize(
+    ("options", "closed"),
+    [({"min_df": 2}, True), ({"max_df": 0.2, "min_df": 2}, False), ({"max_features": 3000}, False)],
+)
+def test_pruned_and_unpruned_counts_are_the_vectorizers(
+    options: dict[str, Any], closed: bool, texts: list[str]
+) -> None:
+    vectorizer = CountVectorizer(ngram_range=(1, 4), token_pattern=WORD_PATTERN, **options)
+    vectorizer.fit(texts[:1500])
+    terms, columns = _vocabulary(vectorizer)
+    assert (
+        _scoring.is_closed(terms, _scoring.build_table(_scoring.term_keys(terms), columns))
+        is closed
+    )
+    _assert_counts_as_the_vectorizer(vectorizer, texts)
 
 
 @pytest.mark.parametrize(
     ("arguments", "error", "message"),
     [
         (("text", 1, "", 1, 2), TypeError, "seven arguments"),
-        ((b"text", 1, "", 1, 2, None, None), TypeError, "must be str"),
-        (("text", 0, "", 1, 2, None, None), ValueError, "min_run"),
-        (("text", 1, "", 2, 1, None, None), ValueError, "low <= high"),
-        (("text", 1, "", "1", 2, None, None), TypeError, "integer"),
-        (("text", 1, "!a", 1, 2, None, None), ValueError, "no word character"),
-        (("text", 1, "", 1, 2, b"1" * 24, b"1" * 12), ValueError, "power of two"),
-        (("text", 1, "", 1, 2, b"1" * 16, b"1" * 16), TypeError, "build_table"),
-        (("text", 1, "", 1, 2, "keys", "columns"), TypeError, "build_table"),
+        ((b"text", 1, "", 1, 2, None, False), TypeError, "must be str"),
+        (("text", 0, "", 1, 2, None, False), ValueError, "min_run"),
+        (("text", 1, "", 2, 1, None, False), ValueError, "low <= high"),
+        (("text", 1, "", "1", 2, None, False), TypeError, "integer"),
+        (("text", 1, "!a", 1, 2, None, False), ValueError, "no word character"),
+        (("text", 1, "", 1, 2, b"1" * 48, False), TypeError, "build_table"),
+        (("text", 1, "", 1, 2, b"1" * 24, False), TypeError, "build_table"),
+        (("text", 1, "", 1, 2, b"", False), TypeError, "build_table"),
+        (("text", 1, "", 1, 2, "table", False), TypeError, "build_table"),
     ],
 )
 def test_count_refuses_bad_arguments_with_an_error(
     arguments: tuple[Any, ...], error: type[Exception], message: str
 ) -> None:
     with pytest.raises(error, match=message):
-        _ngram_counts.count(*arguments)
+        _scoring.count(*arguments)
 
 
 @pytest.mark.parametrize(
     ("keys", "columns", "message"),
     [
-        (np.array([5, 5], np.uint64), np.array([0, 1]), "share a key"),
-        (np.array([0, 5], np.uint64), np.array([0, 1]), "is 0"),
-        (np.array([3, 5], np.uint64), np.array([0, 2**31]), "out of range"),
-        (np.array([3, 5], np.uint64), np.array([0, -1]), "out of range"),
+        (np.array([5, 5], np.uint64), np.array([0, 1]), "term 1 shares a key"),
+        (np.array([0, 5], np.uint64), np.array([0, 1]), "term 0 is 0"),
+        (np.array([3, 5], np.uint64), np.array([0, -1]), "negative column"),
         (np.array([3, 5], np.uint64), np.array([0]), "differ in length"),
         (np.array([3], np.uint32), np.array([0]), "whole number"),
     ],
 )
 def test_a_table_is_refused_for_bad_keys_or_columns(keys: Any, columns: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _ngram_counts.build_table(keys, columns.astype(np.int64))
+        _scoring.build_table(keys, columns.astype(np.int64))
 
 
 def test_a_table_of_arbitrary_bytes_cannot_hang_a_lookup() -> None:
     """Every slot taken, none the text's: the probe stops after one round of the table."""
-    full = np.full(16, 7, np.uint64).tobytes(), np.zeros(16, np.int32).tobytes()
-    assert _ngram_counts.count("unknown words", 1, "", 1, 2, *full) == (b"", b"")
+    full = np.full(32, 7, np.uint64).tobytes()  # 16 slots of key 7, column 7
+    assert _scoring.count("unknown words", 1, "", 1, 2, full, False) == (b"", b"")
 
 
 def test_term_keys_refuses_what_is_not_a_str() -> None:
     with pytest.raises(TypeError, match="term 1 is a int"):
-        _ngram_counts.term_keys(["good", 3])  # type: ignore[list-item]
+        _scoring.term_keys(["good", 3])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="sequence"):
-        _ngram_counts.term_keys(3)  # type: ignore[arg-type]
+        _scoring.term_keys(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("norm", [0, 1, 2])
+@pytest.mark.parametrize("scaled", [False, True])
+@pytest.mark.parametrize("sublinear", [False, True])
+def test_the_linear_decision_is_the_numpy_one(sublinear: bool, scaled: bool, norm: int) -> None:
+    rng = np.random.default_rng(7)
+    weights = rng.normal(size=1000)
+    factors = rng.uniform(0.0, 3.0, size=1000) if scaled else None
+    for size in (0, 1, 30, 400):
+        columns = rng.choice(1000, size=size, replace=False).astype(np.int64)
+        counts = rng.integers(1, 9, size=size).astype(np.float64)
+        values = np.log(counts) + 1.0 if sublinear else counts.copy()
+        if factors is not None:
+            values = values * factors[columns]
+        total = {0: 0.0, 1: np.abs(values).sum(), 2: np.sqrt(values @ values)}[norm]
+        if total > 0:
+            values = values / total
+        expected = float(values @ weights[columns])
+        got = _scoring.linear_decision(columns, counts, sublinear, factors, norm, weights)
+        assert got == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_a_row_of_zeros_is_not_divided_by_its_zero_norm() -> None:
+    weights = np.ones(4)
+    zeros = np.zeros(2)
+    assert _scoring.linear_decision(np.array([1, 2]), zeros, False, None, 2, weights) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ((np.array([4]), np.ones(1), False, None, 0, np.ones(4)), ValueError, "out of range"),
+        ((np.array([-1]), np.ones(1), False, None, 0, np.ones(4)), ValueError, "out of range"),
+        ((np.array([1, 2]), np.ones(1), False, None, 0, np.ones(4)), ValueError, "differ"),
+        ((np.array([1]), np.ones(1), False, np.ones(3), 0, np.ones(4)), ValueError, "differ"),
+        ((np.array([1]), np.ones(1), False, None, 3, np.ones(4)), ValueError, "norm must"),
+        ((np.array([1]), np.ones(1), False, None, 0), TypeError, "six arguments"),
+        ((np.array([1]), np.ones(1), False, None, 0, "weights"), TypeError, "bytes-like"),
+    ],
+)
+def test_the_linear_decision_refuses_bad_arguments(
+    arguments: tuple[Any, ...], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        _scoring.linear_decision(*arguments)
