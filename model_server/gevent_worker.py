@@ -22,10 +22,21 @@ complete, or earlier when it grows past ``GATHER_LIMIT``.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import gevent
 from gunicorn.workers.ggevent import GeventWorker
+
+# What ``monkey.patch_all()`` imports in each worker, imported here in the master (this
+# module is loaded by the master, which never patches): every worker then shares these
+# modules' pages instead of holding its own copy.
+for _name in (
+    "_threading_local", "gevent.events", "gevent.local", "gevent.select", "gevent.selectors",
+    "gevent.signal", "gevent.ssl", "gevent.subprocess", "gevent.thread", "gevent.threading",
+    "gevent.time",
+):  # fmt: skip
+    importlib.import_module(_name)
 
 #: Bytes gathered before they are sent anyway (a large streamed answer goes out in parts).
 GATHER_LIMIT = 256 * 1024

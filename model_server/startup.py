@@ -23,6 +23,7 @@ import time
 from typing import NoReturn
 
 from model_server.config import Settings
+from model_server.invocations import warm_up as warm_up_invocations
 from model_server.loading import (
     LoadedModel,
     import_model_libraries,
@@ -81,6 +82,7 @@ def load_or_exit(settings: Settings) -> LoadedModel:
         identity.name, identity.version, identity.run_id or "-", identity.source_uri,
         "compiled" if result.scorer is not None else "generic",
     )  # fmt: skip
+    warm_up_invocations(result.text_column, result.input_schema)
     # Objects that live as long as the process: keep the collector from touching (and so
     # copying) their pages in every worker. What loading freed goes back to the OS first,
     # so the workers do not inherit it. The collector is on from here (``main`` starts

@@ -125,3 +125,21 @@ def test_objects_made_before_the_patch_serve_a_fresh_workers_first_greenlets() -
         pytest.fail(f"greenlets blocked for good: {hung.stdout!r}")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["answered deadlines", "answered model slot"]
+
+
+def test_the_master_imports_what_each_worker_patches_in_without_patching_anything() -> None:
+    """Loading the worker class (the master does) imports the modules ``patch_all`` would
+    import in every worker, so the workers share them, and patches nothing: the master
+    keeps the standard library's own sockets and threads."""
+    script = (
+        "import sys, socket, threading\n"
+        "before = {'gevent.ssl', 'gevent.threading', 'gevent.subprocess'} & set(sys.modules)\n"
+        "import model_server.gevent_worker\n"
+        "from gevent import monkey\n"
+        "print(sorted(before), 'gevent.ssl' in sys.modules, 'gevent.threading' in sys.modules,"
+        " monkey.is_anything_patched(), socket.socket.__module__, threading.Lock.__module__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    )
+    assert done.stdout.split() == ["[]", "True", "True", "False", "socket", "_thread"]
