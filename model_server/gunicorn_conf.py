@@ -17,11 +17,13 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
+from model_server import date_header
 from model_server.config import Settings
 from model_server.contract import GRACEFUL_SHUTDOWN_SECONDS
 from model_server.multiproc import MULTIPROC_ENV, prepare_metrics_dir
 
 _settings = Settings.from_env()
+date_header.install()
 # Before anything imports prometheus-client: it picks its storage when first imported.
 _metrics_created = not os.environ.get(MULTIPROC_ENV)
 _metrics_dir: Path = prepare_metrics_dir(os.environ)
