@@ -27,6 +27,8 @@ import yaml
 from local_cluster import build, lifecycle, network
 from local_cluster.layout import Layout
 
+from tests.support.operator_env import operator_python
+
 T = TypeVar("T")
 
 
@@ -139,6 +141,11 @@ def start_cluster() -> KubeCluster:
     started_here = not lifecycle.is_up(layout)
     if started_here:
         lifecycle.up(layout)
+    # What the tests fetch from the network, fetched while it is reachable: the session
+    # is in the cluster's namespace from here on.
+    build.keda_crds()
+    build.prometheus_operator_crds()
+    operator_python()
     network.enter(layout.netns)
     return KubeCluster.local(layout, started_here=started_here)
 
