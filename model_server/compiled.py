@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from model_server import _scoring
+from model_server.preprocessing import Preprocessing
 from model_server.word_ngrams import WordNgrams, str_hashes, term_keys
 
 #: Largest difference in probability accepted between the compiled and generic paths.
@@ -108,6 +109,12 @@ class LinearTextScorer:
         #: weigh in a norm or the decision, so it is dropped.
         self.columns = columns
         self._fused = _fused_ops(self.blocks, self.ops, columns)
+
+    @property
+    def portable(self) -> bool:
+        """Whether it can be built in one process and run in another that never imported
+        scikit-learn: every block counted by a portable ``NativeCounter``."""
+        return all(isinstance(b.count, NativeCounter) and b.count.portable for b in self.blocks)
 
     def positive_proba(self, texts: Iterable[str]) -> list[float]:
         """The probability of the positive class for each text, in order."""
@@ -364,7 +371,7 @@ def _analyzer(vectorizer: Any) -> Callable[[str], list[str]]:
         raise NotCompilableError(f"ngram_range {vectorizer.ngram_range} is not a range from 1")
     return WordNgrams(
         vectorizer.decode,
-        vectorizer.build_preprocessor(),
+        Preprocessing.of(vectorizer) or vectorizer.build_preprocessor(),
         vectorizer.build_tokenizer(),
         low,
         high,
@@ -471,32 +478,60 @@ def _native_counter(
     terms: Sequence[str],
     columns: Ints,
     binary: bool,
-) -> Callable[[str], tuple[Ints, Floats]]:
-    """Counts of the vocabulary's terms found by ``_scoring`` in C: the tokenizer's
-    words, their n-grams' keys and the lookup, without a Python object per word.
-
-    The vocabulary is an open-addressing table of its keys (16 bytes a slot, read only,
-    so it stays in the pages the workers share); its keys hash code points, not salted
-    ``str`` hashes, so any process can read it. When every term's two (n-1)-grams are
-    terms too (a ``min_df`` vocabulary), an n-gram is looked up only if both were found:
-    most of a review's 3- and 4-grams are never looked up, each lookup being a cache miss.
-    """
+) -> NativeCounter:
+    """A ``NativeCounter`` of the vocabulary's terms; ``NotCompilableError`` when two of
+    them share a key."""
     keys = _scoring.term_keys(terms)
     try:
         table = _scoring.build_table(keys, np.ascontiguousarray(columns, dtype=np.int64))
     except ValueError as error:  # a term given twice, or a true collision
         raise NotCompilableError(f"the vocabulary cannot be tabled: {error}") from None
-    closed = _scoring.is_closed(terms, table)
-    low, high, prepared = analyzer.low, analyzer.high, analyzer.prepared
+    # A "content" vectorizer's ``decode`` returns a ``str`` unchanged: for the texts a
+    # scorer is given, its preprocessing is all of ``prepared``.
+    preprocess = analyzer.preprocess
+    prepare = preprocess if isinstance(preprocess, Preprocessing) else analyzer.prepared
     min_run, singles = tokens
+    closed = _scoring.is_closed(terms, table)
+    low, high = analyzer.low, analyzer.high
+    return NativeCounter(prepare, min_run, singles, low, high, table, closed, binary)
 
-    def count(text: str) -> tuple[Ints, Floats]:
-        found, counts = _scoring.count(prepared(text), min_run, singles, low, high, table, closed)
+
+@dataclass(frozen=True, slots=True)
+class NativeCounter:
+    """Counts of a vocabulary's word n-grams found by ``_scoring`` in C: the tokenizer's
+    words, their n-grams' keys and the lookup, without a Python object per word.
+
+    ``table`` is an open-addressing table of the terms' keys (16 bytes a slot, read only,
+    so it stays in the pages the workers share); its keys hash code points, not salted
+    ``str`` hashes, so any process can read it. When ``closed`` (every term's two
+    (n-1)-grams are terms too: a ``min_df`` vocabulary), an n-gram is looked up only if
+    both were found: most of a review's 3- and 4-grams are never looked up, each lookup
+    being a cache miss.
+    """
+
+    prepare: Callable[[str], str]
+    min_run: int
+    singles: str
+    low: int
+    high: int
+    table: bytes
+    closed: bool
+    binary: bool
+
+    @property
+    def portable(self) -> bool:
+        """Whether it is plain data and this package's code, with nothing of scikit-learn's:
+        then it can be pickled and run where scikit-learn was never imported."""
+        return isinstance(self.prepare, Preprocessing)
+
+    def __call__(self, text: str) -> tuple[Ints, Floats]:
+        found, counts = _scoring.count(
+            self.prepare(text), self.min_run, self.singles, self.low, self.high, self.table,
+            self.closed,
+        )  # fmt: skip
         indices = np.frombuffer(found, dtype=np.int64)
-        values = np.ones(len(indices)) if binary else np.frombuffer(counts, dtype=np.float64)
+        values = np.ones(len(indices)) if self.binary else np.frombuffer(counts, dtype=np.float64)
         return indices, values
-
-    return count
 
 
 def _tfidf_ops(step: Any, where: str) -> list[Op]:
@@ -555,12 +590,21 @@ def _classifier(step: Any, width: int) -> tuple[Floats, float, bool]:
 
 def prove(scorer: LinearTextScorer, pipeline: Any, text_column: str, texts: Sequence[str]) -> float:
     """The largest difference in positive probability between ``scorer`` and ``pipeline``."""
+    return difference(scorer, texts, pipeline_positive_proba(pipeline, text_column, texts))
+
+
+def pipeline_positive_proba(pipeline: Any, text_column: str, texts: Sequence[str]) -> Floats:
+    """The pipeline's own probability of the positive class for each text."""
     import pandas as pd
 
     proba = np.asarray(pipeline.predict_proba(pd.DataFrame({text_column: list(texts)})))
     classes = [str(c) for c in pipeline.classes_]
-    expected = proba[:, classes.index("positive")]
+    return proba[:, classes.index("positive")].astype(np.float64)
+
+
+def difference(scorer: LinearTextScorer, texts: Sequence[str], expected: Floats) -> float:
+    """The largest difference between ``scorer``'s probabilities and ``expected``."""
     got = np.asarray(scorer.positive_proba(texts))
-    if got.shape != expected.shape or not np.all(np.isfinite(got)):
+    if got.shape != np.shape(expected) or not np.all(np.isfinite(got)):
         return math.inf
-    return float(np.max(np.abs(got - expected)))
+    return float(np.max(np.abs(got - expected), initial=0.0))

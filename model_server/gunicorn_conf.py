@@ -20,6 +20,7 @@ from gunicorn.glogging import Logger
 from model_server import date_header
 from model_server.config import Settings
 from model_server.contract import GRACEFUL_SHUTDOWN_SECONDS
+from model_server.log_config import log_config
 from model_server.multiproc import MULTIPROC_ENV, prepare_metrics_dir
 
 _settings = Settings.from_env()
@@ -72,28 +73,7 @@ class AccessLogOnlyWhenEnabled(Logger):  # type: ignore[misc]
 logger_class = AccessLogOnlyWhenEnabled
 errorlog = "-"
 loglevel = _settings.log_level
-logconfig_dict: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "line": {
-            "()": "model_server.redaction.RedactingFormatter",
-            "format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
-        }
-    },
-    "handlers": {
-        "stderr": {
-            "class": "logging.StreamHandler",
-            "formatter": "line",
-            "stream": "ext://sys.stderr",
-        }
-    },
-    "root": {"level": _settings.log_level.upper(), "handlers": ["stderr"]},
-    "loggers": {
-        "gunicorn.error": {"level": _settings.log_level.upper(), "handlers": [], "propagate": True},
-        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
-    },
-}
+logconfig_dict = log_config(_settings.log_level)
 
 
 #: Signals that stop a worker (gunicorn: TERM graceful, INT and QUIT at once).

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -101,22 +100,85 @@ class LoadedModel:
         ]
 
 
-def load_model(settings: Settings) -> LoadedModel:
-    """Load, check and warm up the model named by ``settings.model_uri``.
+@dataclass(frozen=True)
+class Fetched:
+    """A model downloaded from the registry and what MLflow records of it: everything
+    but the Pipeline itself, so nothing here needs scikit-learn."""
+
+    local_path: str
+    identity: ModelIdentity
+    text_column: str
+    input_schema: Any
+    run_metrics: dict[str, float] = field(default_factory=dict)
+    example_texts: tuple[str, ...] = ()
+
+    def loaded(self, pipeline: Any, scorer: LinearTextScorer | None = None) -> LoadedModel:
+        """The model served by ``pipeline`` or ``scorer``."""
+        return LoadedModel(
+            pipeline=pipeline,
+            identity=self.identity,
+            text_column=self.text_column,
+            input_schema=self.input_schema,
+            run_metrics=self.run_metrics,
+            example_texts=self.example_texts,
+            scorer=scorer,
+        )
+
+    def proof_texts(self) -> list[str]:
+        """The texts a compiled scorer must score as its pipeline does."""
+        return [*self.example_texts, *proof_reviews()]
+
+
+def fetch(settings: Settings, into: str) -> Fetched:
+    """Resolve ``settings.model_uri``, download the model into ``into`` and read its
+    MLflow metadata.
 
     Raises ``ModelLoadError`` whatever goes wrong: bad URI, registry unreachable,
-    missing version, wrong flavor, or a model that cannot predict probabilities.
+    missing version, wrong flavor, no single text input.
     """
     try:
-        model = with_compiled_scorer(_load(settings))
-        warm_up = model.predict([WARM_UP_TEXT])
+        return _fetch(settings, into)
     except ModelLoadError:
         raise
-    except Exception as error:  # MLflow, requests, skops and sklearn raise many kinds
+    except Exception as error:  # MLflow and requests raise many kinds
         raise ModelLoadError(one_line(error)) from error
+
+
+def load_model(fetched: Fetched) -> LoadedModel:
+    """Load the fetched Pipeline in this process, check it, compile it if it can be
+    compiled, and warm it up.
+
+    Raises ``ModelLoadError`` for a model that cannot be loaded or cannot predict
+    probabilities.
+    """
+    try:
+        model = with_compiled_scorer(fetched.loaded(read_pipeline(fetched.local_path)))
+    except ModelLoadError:
+        raise
+    except Exception as error:  # skops and sklearn raise many kinds
+        raise ModelLoadError(one_line(error)) from error
+    return warmed_up(model).without_redundant_pipeline()
+
+
+def warmed_up(model: LoadedModel) -> LoadedModel:
+    """``model`` once it has answered a first review with a probability."""
+    try:
+        warm_up = model.predict([WARM_UP_TEXT])
+    except Exception as error:
+        raise ModelLoadError(f"warm-up prediction failed: {one_line(error)}") from error
     if len(warm_up) != 1 or not 0.0 <= warm_up[0].probability_positive <= 1.0:
         raise ModelLoadError(f"warm-up prediction is not a probability: {warm_up!r}")
-    return model.without_redundant_pipeline()
+    return model
+
+
+def read_pipeline(local_path: str) -> Any:
+    """The downloaded scikit-learn Pipeline, checked to predict the two sentiments."""
+    import mlflow.sklearn
+
+    pipeline = mlflow.sklearn.load_model(local_path)
+    restore_vocabularies(pipeline)
+    _check_classifier(pipeline)
+    return pipeline
 
 
 def import_registry_client() -> None:
@@ -129,31 +191,25 @@ def import_registry_client() -> None:
 def import_model_libraries() -> None:
     """Import what loading a model saved by MLflow's sklearn flavor needs besides MLflow:
     scikit-learn and skops (about 1.5 s, most of it skops listing scikit-learn's types).
-    Run while another thread waits on the registry, the two overlap instead of adding up;
-    a missing library is left for the loader to report."""
+    Run while the registry is asked, the two overlap instead of adding up; a missing
+    library is left for the loader to report."""
     with contextlib.suppress(ImportError):
         import sklearn.pipeline  # noqa: F401
         import skops.io  # noqa: F401
 
 
-def _load(settings: Settings) -> LoadedModel:
-    import mlflow.sklearn
+def _fetch(settings: Settings, into: str) -> Fetched:
     from mlflow import MlflowClient
     from mlflow.artifacts import download_artifacts
     from mlflow.models import Model
 
     client = MlflowClient()
     pinned_uri, name, version, run_id = _resolve(settings.model_uri, client)
-    with tempfile.TemporaryDirectory(prefix="sentiment-model-") as scratch:
-        local_path = download_artifacts(artifact_uri=pinned_uri, dst_path=scratch)
-        metadata: Any = Model.load(local_path)
-        if "sklearn" not in metadata.flavors:
-            flavors = ", ".join(sorted(metadata.flavors)) or "none"
-            raise ModelLoadError(f"model flavor is not sklearn (flavors: {flavors})")
-        pipeline = mlflow.sklearn.load_model(local_path)
-        restore_vocabularies(pipeline)
-        example = _example_texts(metadata, local_path)
-    _check_classifier(pipeline)
+    local_path = download_artifacts(artifact_uri=pinned_uri, dst_path=into)
+    metadata: Any = Model.load(local_path)
+    if "sklearn" not in metadata.flavors:
+        flavors = ", ".join(sorted(metadata.flavors)) or "none"
+        raise ModelLoadError(f"model flavor is not sklearn (flavors: {flavors})")
     schema = metadata.get_input_schema()
     identity = ModelIdentity(
         name=settings.model_name or name,
@@ -161,13 +217,13 @@ def _load(settings: Settings) -> LoadedModel:
         run_id=run_id or metadata.run_id or "",
         source_uri=pinned_uri,
     )
-    return LoadedModel(
-        pipeline=pipeline,
+    return Fetched(
+        local_path=local_path,
         identity=identity,
         text_column=_text_column(schema),
         input_schema=schema,
         run_metrics=_run_metrics(client, identity.run_id),
-        example_texts=example,
+        example_texts=_example_texts(metadata, local_path),
     )
 
 

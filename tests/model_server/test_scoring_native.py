@@ -13,7 +13,13 @@ import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
 from model_server import _scoring
-from model_server.compiled import _analyzer, _vocabulary, _vocabulary_counter, native_tokens
+from model_server.compiled import (
+    NativeCounter,
+    _analyzer,
+    _vocabulary,
+    _vocabulary_counter,
+    native_tokens,
+)
 from model_server.word_ngrams import WordNgrams
 from tests.conftest import IMDB_CSV
 from training.model import WORD_PATTERN
@@ -76,7 +82,7 @@ def _counter(vectorizer: CountVectorizer) -> Any:
 
 def _assert_counts_as_the_vectorizer(vectorizer: CountVectorizer, texts: list[str]) -> None:
     count = _counter(vectorizer)
-    assert count.__qualname__.startswith("_native_counter")
+    assert isinstance(count, NativeCounter)
     expected = vectorizer.transform(texts)
     for row, text in enumerate(texts):
         indices, values = count(text)
@@ -115,11 +121,34 @@ def test_binary_counts_and_lowercase_off_are_the_vectorizers(texts: list[str]) -
     _assert_counts_as_the_vectorizer(vectorizer, texts)
 
 
+@pytest.mark.parametrize(
+    ("options", "portable"),
+    [
+        ({"strip_accents": "unicode"}, True),  # the project's
+        ({"strip_accents": "ascii", "lowercase": False}, True),
+        ({"strip_accents": lambda text: text.replace("é", "e")}, False),
+        ({"preprocessor": str.upper, "lowercase": False}, False),
+    ],
+    ids=["unicode", "ascii, case kept", "own accent function", "own preprocessor"],
+)
+def test_preprocessing_is_the_vectorizers_and_its_own_functions_are_not_portable(
+    options: dict[str, Any], portable: bool, texts: list[str]
+) -> None:
+    """Built-in preprocessing is data (``Preprocessing``): the counter runs without
+    scikit-learn. A function of the vectorizer's own still counts natively, in process."""
+    vectorizer = CountVectorizer(
+        ngram_range=(1, 2), token_pattern=WORD_PATTERN, min_df=2, **options
+    )
+    vectorizer.fit(texts[:1500] + EDGE_TEXTS * 2)
+    _assert_counts_as_the_vectorizer(vectorizer, texts)
+    assert _counter(vectorizer).portable is portable
+
+
 def test_another_token_pattern_is_counted_by_the_python_path(texts: list[str]) -> None:
     vectorizer = CountVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w{2,}\b", min_df=2)
     vectorizer.fit(texts[:300])
     count = _counter(vectorizer)
-    assert not count.__qualname__.startswith("_native_counter")
+    assert not isinstance(count, NativeCounter)
     indices, _ = count(texts[400])
     want = vectorizer.transform(texts[400:401])
     assert sorted(indices.tolist()) == sorted(want.indices.tolist())

@@ -11,17 +11,26 @@ import mlflow
 import pytest
 import requests
 
+from model_server.compiled import TOLERANCE, pipeline_positive_proba
 from model_server.schemas import Metadata, Readiness
 from tests.conftest import ALIAS
-from tests.model_server.sample_model import RegisteredModel
-from tests.model_server.servers import SERVER_COMMAND, run_to_exit, server_env
+from tests.model_server.sample_model import RegisteredModel, register_sample_model
+from tests.model_server.servers import (
+    SERVER_COMMAND,
+    ModelServer,
+    run_to_exit,
+    server_env,
+    serving,
+)
 from tests.model_server.stall_proxy import stalling_proxy
 from tests.support.mlflow_server import MlflowServer
 from tests.support.processes import free_port, running
+from training.model import ModelParams
 
 pytestmark = pytest.mark.integration
 
 APP_LOAD_ERROR = 4
+HASHING_PARAMS = ModelParams(ngram_max=2, hashing=True, hash_bits=16)
 
 
 def test_listens_only_once_loaded_then_every_answer_is_ready(
@@ -66,6 +75,46 @@ def test_listens_only_once_loaded_then_every_answer_is_ready(
             metadata = Metadata.model_validate_json(requests.get(f"{url}/metadata").content)
             assert metadata.model_uri == f"models:/{registered_model.name}/{version}"
             assert "compiled path" in (tmp_path / "server.log").read_text()
+
+
+def _libraries(pid: int) -> str:
+    """The files the process maps: its shared libraries among them."""
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_a_compiled_model_serves_from_processes_that_never_loaded_scikit_learn(
+    server: ModelServer,
+) -> None:
+    """The Pipeline was loaded and compiled in a process of its own: neither the master
+    nor its workers hold scikit-learn (about 90 MB each would share otherwise)."""
+    assert "scikit-learn stays out of this process" in server.log()
+    for pid in [server.process.pid, *server.worker_pids()]:
+        libraries = _libraries(pid)
+        assert "/numpy/" in libraries  # what is read is the list of libraries
+        assert "/sklearn/" not in libraries
+        assert "scikit_learn" not in libraries
+
+
+def test_a_model_whose_scorer_needs_scikit_learn_is_loaded_in_the_server(
+    tmp_path: Path, shared_mlflow: MlflowServer, sample_texts: list[str]
+) -> None:
+    """A hashing model: its compiled scorer hashes with scikit-learn's analyzer, so the
+    master loads the Pipeline itself, compiles it there, and serves it as well."""
+    model = register_sample_model(
+        shared_mlflow.url, "hashing-sentiment", rows=600, params=HASHING_PARAMS
+    )
+    with serving(tmp_path, model, WORKERS="1") as running:
+        log = running.log()
+        assert "loading the Pipeline in this process: its compiled scorer runs scikit-learn" in log
+        assert "compiled path" in log
+        assert "/sklearn/" in _libraries(running.process.pid)
+        answers = requests.post(f"{running.url}/predict", json={"texts": sample_texts}, timeout=60)
+    assert answers.status_code == 200, answers.text
+    mlflow.set_tracking_uri(model.tracking_uri)
+    pipeline = mlflow.sklearn.load_model(model.uri)
+    expected = pipeline_positive_proba(pipeline, "review", sample_texts)
+    got = [p["probability_positive"] for p in answers.json()["predictions"]]
+    assert max(abs(a - b) for a, b in zip(got, expected, strict=True)) <= TOLERANCE
 
 
 def _answers(url: str) -> bool:
