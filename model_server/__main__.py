@@ -17,6 +17,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from model_server.compiler_process import CompilerProcess
 from model_server.config import ConfigError, Settings
 from model_server.listening import in_use
 from model_server.memory import one_arena
@@ -61,6 +62,9 @@ def main() -> int:
             file=sys.stderr,
         )
         return CONFIG_ERROR
+    # Before anything else is imported: the compiler process imports scikit-learn on the
+    # other core meanwhile (the longest part of the start).
+    compiler = CompilerProcess.start(settings.log_level)
     # First: it prepares the metrics dir, which must exist before prometheus-client loads.
     from model_server import gunicorn_conf
 
@@ -68,7 +72,7 @@ def main() -> int:
     from model_server.app import create_app
     from model_server.startup import load_or_exit
 
-    model = load_or_exit(settings)
+    model = load_or_exit(settings, compiler)
     _Server(lambda: create_app(settings, model)).run()
     return 0
 

@@ -28,25 +28,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from model_server.compiled import (
-    Floats,
-    LinearTextScorer,
-    NotCompilableError,
-    compile_pipeline,
-    pipeline_positive_proba,
-)
-from model_server.loading import (
-    ModelLoadError,
-    import_model_libraries,
-    import_registry_client,
-    one_line,
-    read_pipeline,
-)
-from model_server.log_config import log_config
-from model_server.memory import one_arena
+# Only the standard library here: the master starts this process first thing, before it
+# imports anything else; what the child needs is imported in ``main``.
+if TYPE_CHECKING:
+    from model_server.compiled import Floats, LinearTextScorer
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +100,9 @@ class CompilerProcess:
         try:
             outcome = pickle.loads(answer)  # noqa: S301 (our own child's answer)
         except Exception as error:  # a truncated or foreign answer: any unpickling error
+            reason = " ".join(str(error).split()) or type(error).__name__
             raise CompilerError(
-                f"the model loader process answered something unreadable: {one_line(error)}"
+                f"the model loader process answered something unreadable: {reason}"
             ) from None
         if not isinstance(outcome, Compiled | InProcess | Unservable):
             raise CompilerError(f"the model loader process answered a {type(outcome).__name__}")
@@ -137,6 +125,11 @@ class CompilerProcess:
 
 def compile_model(request: Request) -> Outcome:
     """Load the Pipeline, compile it and score the proof texts with it."""
+    import numpy as np
+
+    from model_server.compiled import NotCompilableError, compile_pipeline, pipeline_positive_proba
+    from model_server.loading import ModelLoadError, one_line, read_pipeline
+
     try:
         pipeline = read_pipeline(request.local_path)
     except ModelLoadError as error:
@@ -163,6 +156,10 @@ def compile_model(request: Request) -> Outcome:
 
 def main(argv: list[str]) -> int:
     """Import the libraries, then answer the one request read from standard input."""
+    from model_server.loading import import_model_libraries, import_registry_client
+    from model_server.log_config import log_config
+    from model_server.memory import one_arena
+
     gc.disable()  # a short life that only allocates what it hands over
     one_arena(os.environ)
     answer = os.fdopen(os.dup(1), "wb")

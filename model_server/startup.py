@@ -56,8 +56,11 @@ MLFLOW_RETRIES = "2"
 log = logging.getLogger(__name__)
 
 
-def load_or_exit(settings: Settings) -> LoadedModel:
-    """The loaded, proven and warmed-up model; or one log line and exit status 4."""
+def load_or_exit(settings: Settings, compiler: CompilerProcess | None = None) -> LoadedModel:
+    """The loaded, proven and warmed-up model; or one log line and exit status 4.
+
+    ``compiler``: the compiler process, if it was started already.
+    """
     deadline = settings.registry_timeout_seconds
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(deadline))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", MLFLOW_RETRIES)
@@ -71,13 +74,13 @@ def load_or_exit(settings: Settings) -> LoadedModel:
         # The compiler imports scikit-learn on the other core while this process asks the
         # registry and downloads.
         with (
-            CompilerProcess.start(settings.log_level) as compiler,
+            compiler or CompilerProcess.start(settings.log_level) as process,
             tempfile.TemporaryDirectory(
                 prefix="sentiment-model-", ignore_cleanup_errors=True
             ) as scratch,
         ):
             fetched = _fetch(settings, scratch, deadline)
-            model = _load(fetched, compiler, max(1.0, deadline - (time.monotonic() - started)))
+            model = _load(fetched, process, max(1.0, deadline - (time.monotonic() - started)))
     except Exception as error:  # each kind is reported the same way: one line, status 4
         _fail(settings, str(error) if isinstance(error, ModelLoadError) else one_line(error))
     identity = model.identity

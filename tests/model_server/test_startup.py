@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +77,37 @@ def test_listens_only_once_loaded_then_every_answer_is_ready(
             metadata = Metadata.model_validate_json(requests.get(f"{url}/metadata").content)
             assert metadata.model_uri == f"models:/{registered_model.name}/{version}"
             assert "compiled path" in (tmp_path / "server.log").read_text()
+
+
+def test_the_compiler_process_ends_with_a_server_killed_while_loading(
+    tmp_path: Path, registered_model: RegisteredModel
+) -> None:
+    """No process outlives a server killed before it had its model (its pipe closes)."""
+    registry = urlsplit(registered_model.tracking_uri)
+    assert registry.hostname is not None
+    assert registry.port is not None
+    with stalling_proxy(registry.hostname, registry.port) as proxy:
+        tracking = f"http://127.0.0.1:{proxy.port}"
+        env = server_env(tmp_path, registered_model.uri, tracking)
+        with running(
+            SERVER_COMMAND, log_path=tmp_path / "server.log", env=env, cwd=tmp_path
+        ) as server:
+            _wait_until(lambda: proxy.connections > 0, "the server to ask the registry")
+            children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+            compilers = [pid for pid in map(int, children) if _is_compiler(pid)]
+            assert len(compilers) == 1, children
+            os.kill(server.pid, signal.SIGKILL)
+            _wait_until(lambda: not _is_compiler(compilers[0]), "the compiler process to end", 60)
+
+
+def _is_compiler(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) model compiler process."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+    return b"compiler_process" in command and "State:\tZ" not in status
 
 
 def _libraries(pid: int) -> str:
