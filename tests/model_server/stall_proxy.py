@@ -6,6 +6,7 @@ import contextlib
 import socket
 import threading
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 
 class StallingProxy:
@@ -56,3 +57,13 @@ def stalling_proxy(url_host: str, url_port: int) -> Iterator[StallingProxy]:
         yield proxy
     finally:
         proxy.close()
+
+
+@contextlib.contextmanager
+def stalling_registry(tracking_uri: str) -> Iterator[StallingProxy]:
+    """A stalling proxy in front of the MLflow server at ``tracking_uri``."""
+    registry = urlsplit(tracking_uri)
+    assert registry.hostname is not None
+    assert registry.port is not None
+    with stalling_proxy(registry.hostname, registry.port) as proxy:
+        yield proxy

@@ -7,7 +7,6 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import mlflow
 import pytest
@@ -24,7 +23,7 @@ from tests.model_server.servers import (
     server_env,
     serving,
 )
-from tests.model_server.stall_proxy import stalling_proxy
+from tests.model_server.stall_proxy import stalling_registry
 from tests.support.mlflow_server import MlflowServer
 from tests.support.processes import free_port, running
 from training.model import ModelParams
@@ -47,10 +46,7 @@ def test_listens_only_once_loaded_then_every_answer_is_ready(
     # The alias's version now (other test folders may register newer versions of the model).
     client = mlflow.MlflowClient(registered_model.tracking_uri)
     version = str(client.get_model_version_by_alias(registered_model.name, ALIAS).version)
-    registry = urlsplit(registered_model.tracking_uri)
-    assert registry.hostname is not None
-    assert registry.port is not None
-    with stalling_proxy(registry.hostname, registry.port) as proxy:
+    with stalling_registry(registered_model.tracking_uri) as proxy:
         env = server_env(
             tmp_path,
             f"models:/{registered_model.name}@{ALIAS}",
@@ -83,10 +79,7 @@ def test_the_compiler_process_ends_with_a_server_killed_while_loading(
     tmp_path: Path, registered_model: RegisteredModel
 ) -> None:
     """No process outlives a server killed before it had its model (its pipe closes)."""
-    registry = urlsplit(registered_model.tracking_uri)
-    assert registry.hostname is not None
-    assert registry.port is not None
-    with stalling_proxy(registry.hostname, registry.port) as proxy:
+    with stalling_registry(registered_model.tracking_uri) as proxy:
         tracking = f"http://127.0.0.1:{proxy.port}"
         env = server_env(tmp_path, registered_model.uri, tracking)
         with running(
@@ -160,10 +153,7 @@ def _answers(url: str) -> bool:
 def test_a_registry_that_never_answers_exits_4_within_the_deadline(
     tmp_path: Path, registered_model: RegisteredModel
 ) -> None:
-    registry = urlsplit(registered_model.tracking_uri)
-    assert registry.hostname is not None
-    assert registry.port is not None
-    with stalling_proxy(registry.hostname, registry.port) as proxy:
+    with stalling_registry(registered_model.tracking_uri) as proxy:
         tracking = f"http://admin:p@ss@w0rd@127.0.0.1:{proxy.port}"
         env = server_env(tmp_path, registered_model.uri, tracking, REGISTRY_TIMEOUT_SECONDS="3")
         started = time.monotonic()
