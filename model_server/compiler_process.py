@@ -35,8 +35,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from model_server.compiled import Floats, LinearTextScorer
 
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class Request:

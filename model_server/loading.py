@@ -126,7 +126,7 @@ class Fetched:
 
     def proof_texts(self) -> list[str]:
         """The texts a compiled scorer must score as its pipeline does."""
-        return [*self.example_texts, *proof_reviews()]
+        return proof_texts(self.example_texts)
 
 
 def fetch(settings: Settings, into: str) -> Fetched:
@@ -229,7 +229,7 @@ def _fetch(settings: Settings, into: str) -> Fetched:
 
 def with_compiled_scorer(model: LoadedModel) -> LoadedModel:
     """``model`` with a proven compiled scorer, or unchanged (generic path) saying why."""
-    texts = [*model.example_texts, *proof_reviews()]
+    texts = proof_texts(model.example_texts)
     try:
         scorer = compile_pipeline(model.pipeline, model.text_column)
         difference = prove_scorer(scorer, model.pipeline, model.text_column, texts)
@@ -250,6 +250,12 @@ def with_compiled_scorer(model: LoadedModel) -> LoadedModel:
         difference, len(texts),
     )  # fmt: skip
     return replace(model, scorer=scorer)
+
+
+def proof_texts(example_texts: Sequence[str]) -> list[str]:
+    """The texts a compiled scorer must score as its pipeline does: the model's logged
+    input example and the bundled reviews."""
+    return [*example_texts, *proof_reviews()]
 
 
 def proof_reviews() -> list[str]:
