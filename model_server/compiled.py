@@ -113,8 +113,12 @@ class LinearTextScorer:
     @property
     def portable(self) -> bool:
         """Whether it can be built in one process and run in another that never imported
-        scikit-learn: every block counted by a portable ``NativeCounter``."""
-        return all(isinstance(b.count, NativeCounter) and b.count.portable for b in self.blocks)
+        scikit-learn: every block counted by a portable ``NativeCounter`` or
+        ``HashingCounter``."""
+        return all(
+            isinstance(b.count, NativeCounter | HashingCounter) and b.count.portable
+            for b in self.blocks
+        )
 
     def positive_proba(self, texts: Iterable[str]) -> list[float]:
         """The probability of the positive class for each text, in order."""
@@ -317,9 +321,10 @@ def _vectorizer_block(vectorizer: Any, offset: int, weight: float) -> tuple[Bloc
     analyzer = _analyzer(_unfitted_twin(vectorizer))
     binary = bool(vectorizer.binary)
     ops: list[Op] = []
+    count: Callable[[str], tuple[Ints, Floats]]
     if isinstance(vectorizer, HashingVectorizer):
         width = int(vectorizer.n_features)
-        count = _hashing_counter(analyzer, width, bool(vectorizer.alternate_sign), binary)
+        count = HashingCounter(analyzer, width, bool(vectorizer.alternate_sign), binary)
         if vectorizer.norm is not None:
             ops.append(_normalize(vectorizer.norm, "HashingVectorizer"))
     else:
@@ -370,7 +375,6 @@ def _analyzer(vectorizer: Any) -> Callable[[str], list[str]]:
     if not 1 <= low <= high:
         raise NotCompilableError(f"ngram_range {vectorizer.ngram_range} is not a range from 1")
     return WordNgrams(
-        vectorizer.decode,
         Preprocessing.of(vectorizer) or vectorizer.build_preprocessor(),
         vectorizer.build_tokenizer(),
         low,
@@ -398,19 +402,28 @@ def native_tokens(token_pattern: str | None) -> tuple[int, str] | None:
     return (2 if match[1] == "\\w+" else 1), "".join(sorted(set(singles)))
 
 
-def _hashing_counter(
-    analyzer: Callable[[str], list[str]], width: int, alternate_sign: bool, binary: bool
-) -> Callable[[str], tuple[Ints, Floats]]:
+@dataclass(frozen=True, slots=True)
+class HashingCounter:
     """Counts as ``FeatureHasher`` makes them: signed murmurhash3 of the UTF-8 token, seed 0."""
 
-    def count(text: str) -> tuple[Ints, Floats]:
+    analyzer: Callable[[str], list[str]]
+    width: int
+    alternate_sign: bool
+    binary: bool
+
+    @property
+    def portable(self) -> bool:
+        """Whether it runs where scikit-learn was never imported (see ``NativeCounter``)."""
+        return isinstance(self.analyzer, WordNgrams) and self.analyzer.portable
+
+    def __call__(self, text: str) -> tuple[Ints, Floats]:
         # mmh3 crashes the process on a str that is not valid UTF-8 (a lone surrogate);
         # this raises UnicodeEncodeError for it as scikit-learn's hashing does.
         text.encode("utf-8")
-        tokens = analyzer(text)
+        tokens = self.analyzer(text)
         hashes = np.fromiter(map(mmh3.hash, tokens), dtype=np.int64, count=len(tokens))
-        columns = np.abs(hashes) % width
-        if not alternate_sign:
+        columns = np.abs(hashes) % self.width
+        if not self.alternate_sign:
             indices, counts = np.unique(columns, return_counts=True)
             values = counts.astype(np.float64)
         else:
@@ -419,11 +432,9 @@ def _hashing_counter(
             # Cancelled features stay stored as zeros, as FeatureHasher keeps them (binary=True
             # turns them into ones).
             values = np.bincount(inverse, weights=signs, minlength=len(indices)).astype(np.float64)
-        if binary:
+        if self.binary:
             values = np.ones_like(values)
         return indices, values
-
-    return count
 
 
 _SALT_PROBE = "sentiment-operator: the str hash salt of this process"
@@ -486,14 +497,10 @@ def _native_counter(
         table = _scoring.build_table(keys, np.ascontiguousarray(columns, dtype=np.int64))
     except ValueError as error:  # a term given twice, or a true collision
         raise NotCompilableError(f"the vocabulary cannot be tabled: {error}") from None
-    # A "content" vectorizer's ``decode`` returns a ``str`` unchanged: for the texts a
-    # scorer is given, its preprocessing is all of ``prepared``.
-    preprocess = analyzer.preprocess
-    prepare = preprocess if isinstance(preprocess, Preprocessing) else analyzer.prepared
     min_run, singles = tokens
     closed = _scoring.is_closed(terms, table)
     low, high = analyzer.low, analyzer.high
-    return NativeCounter(prepare, min_run, singles, low, high, table, closed, binary)
+    return NativeCounter(analyzer.preprocess, min_run, singles, low, high, table, closed, binary)
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,7 +516,7 @@ class NativeCounter:
     being a cache miss.
     """
 
-    prepare: Callable[[str], str]
+    preprocess: Callable[[str], str]
     min_run: int
     singles: str
     low: int
@@ -522,11 +529,11 @@ class NativeCounter:
     def portable(self) -> bool:
         """Whether it is plain data and this package's code, with nothing of scikit-learn's:
         then it can be pickled and run where scikit-learn was never imported."""
-        return isinstance(self.prepare, Preprocessing)
+        return isinstance(self.preprocess, Preprocessing)
 
     def __call__(self, text: str) -> tuple[Ints, Floats]:
         found, counts = _scoring.count(
-            self.prepare(text), self.min_run, self.singles, self.low, self.high, self.table,
+            self.preprocess(text), self.min_run, self.singles, self.low, self.high, self.table,
             self.closed,
         )  # fmt: skip
         indices = np.frombuffer(found, dtype=np.int64)

@@ -142,8 +142,9 @@ def compile_model(request: Request) -> Outcome:
         return InProcess(f"it has no compiled scorer: {one_line(error)}")
     if not scorer.portable:
         return InProcess(
-            "its compiled scorer runs scikit-learn's code (only a vocabulary of word n-grams "
-            "with the built-in token patterns and preprocessing runs without it)"
+            "its compiled scorer runs scikit-learn's code (character n-grams, stop words, "
+            "a tokenizer, preprocessor or accent function of its own, or a vocabulary whose "
+            "token pattern the C counter does not reproduce)"
         )
     try:
         expected = pipeline_positive_proba(pipeline, request.text_column, request.texts)

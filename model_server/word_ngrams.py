@@ -11,12 +11,15 @@ collision (the vocabulary's own are refused when it is compiled).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 
 import numpy as np
 from numpy.typing import NDArray
+
+from model_server.preprocessing import Preprocessing
 
 Keys = NDArray[np.uint64]
 
@@ -61,10 +64,13 @@ def term_keys(terms: Sequence[str]) -> Keys:
 
 @dataclass(frozen=True)
 class WordNgrams:
-    """A vectorizer's word analyzer without stop words: its own decoding, preprocessing
-    and tokenizing, then every run of ``low`` to ``high`` consecutive words."""
+    """A vectorizer's word analyzer without stop words: its own preprocessing and
+    tokenizing, then every run of ``low`` to ``high`` consecutive words.
 
-    decode: Callable[[str], str]
+    Texts are ``str``: a vectorizer reading ``"content"`` decodes only ``bytes``, so its
+    ``decode`` would return each of them unchanged.
+    """
+
     preprocess: Callable[[str], str]
     tokenize: Callable[[str], list[str]]
     low: int
@@ -73,12 +79,19 @@ class WordNgrams:
     #: characters it returns, and the non-word characters it returns on their own.
     native_tokens: tuple[int, str] | None = None
 
-    def prepared(self, text: str) -> str:
-        """The text as the tokenizer sees it: decoded and preprocessed."""
-        return self.preprocess(self.decode(text))
+    @property
+    def portable(self) -> bool:
+        """Whether it is data, the standard library and this package's code, nothing of
+        scikit-learn's: the built-in preprocessing and a token pattern's ``findall``."""
+        pattern = getattr(self.tokenize, "__self__", None)
+        return (
+            isinstance(self.preprocess, Preprocessing)
+            and isinstance(pattern, re.Pattern)
+            and self.tokenize == pattern.findall
+        )
 
     def words(self, text: str) -> list[str]:
-        return self.tokenize(self.prepared(text))
+        return self.tokenize(self.preprocess(text))
 
     def __call__(self, text: str) -> list[str]:
         """The n-grams as scikit-learn's analyzer returns them (``map`` joins them faster)."""

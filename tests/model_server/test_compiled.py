@@ -205,6 +205,16 @@ def test_the_hashed_project_pipeline_keeps_only_its_live_columns(reviews: pd.Dat
     assert scorer.columns is not None
     assert scorer.columns.tolist() == np.flatnonzero(idf).tolist()
     assert len(scorer.weights) == np.count_nonzero(idf) < 2**18 / 2
+    assert scorer.portable  # hashed by mmh3 after the built-in preprocessing and pattern
+
+
+def test_character_ngrams_are_scored_in_process_only(reviews: pd.DataFrame) -> None:
+    """Their analyzer is scikit-learn's own: compiled and proven, but not portable."""
+    train = reviews.iloc[:TRAIN_ROWS]
+    params = ModelParams(ngram_max=2, char_ngram_max=3, char_hash_bits=14)
+    pipeline = train_pipeline(train[TEXT], train["sentiment"], params)
+    _assert_same_answers(pipeline, [*reviews[TEXT].astype(str).iloc[::5], *proof_reviews()])
+    assert not compile_pipeline(pipeline, TEXT).portable
 
 
 @pytest.mark.parametrize("given_as", ["dict", "array"])

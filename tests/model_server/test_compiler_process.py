@@ -76,10 +76,24 @@ def test_the_project_model_comes_back_compiled_with_the_pipelines_probabilities(
     assert difference(outcome.scorer, request.texts, expected) <= TOLERANCE
 
 
-def test_a_hashing_model_is_loaded_where_it_serves(reviews: pd.DataFrame, tmp_path: Path) -> None:
-    """Its compiled scorer hashes with scikit-learn's analyzer: it cannot leave the process."""
+def test_a_hashing_model_comes_back_compiled_too(reviews: pd.DataFrame, tmp_path: Path) -> None:
+    """The project's hashing option: its word n-grams are hashed with ``mmh3`` after the
+    built-in preprocessing and the token pattern's ``findall``, none of it scikit-learn's."""
     pipeline = _trained(reviews, ModelParams(hashing=True, hash_bits=16, ngram_max=2))
-    outcome = compile_model(_request(_saved(pipeline, tmp_path, "hashing"), reviews))
+    request = _request(_saved(pipeline, tmp_path, "hashing"), reviews)
+    outcome = compile_model(request)
+    assert isinstance(outcome, Compiled)
+    assert difference(outcome.scorer, request.texts, outcome.expected) <= TOLERANCE
+
+
+def test_a_model_with_character_ngrams_is_loaded_where_it_serves(
+    reviews: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Its character n-grams come from scikit-learn's own analyzer: the scorer cannot
+    leave the process that imported it."""
+    params = ModelParams(ngram_max=2, char_ngram_max=3, char_hash_bits=14)
+    pipeline = _trained(reviews, params)
+    outcome = compile_model(_request(_saved(pipeline, tmp_path, "chars"), reviews))
     assert isinstance(outcome, InProcess)
     assert "runs scikit-learn's code" in outcome.reason
 

@@ -31,7 +31,7 @@ from training.model import ModelParams
 pytestmark = pytest.mark.integration
 
 APP_LOAD_ERROR = 4
-HASHING_PARAMS = ModelParams(ngram_max=2, hashing=True, hash_bits=16)
+CHARACTER_PARAMS = ModelParams(ngram_max=2, char_ngram_max=3, char_hash_bits=14)
 
 
 def test_listens_only_once_loaded_then_every_answer_is_ready(
@@ -124,10 +124,11 @@ def test_a_compiled_model_serves_from_processes_that_never_loaded_scikit_learn(
 def test_a_model_whose_scorer_needs_scikit_learn_is_loaded_in_the_server(
     tmp_path: Path, shared_mlflow: MlflowServer, sample_texts: list[str]
 ) -> None:
-    """A hashing model: its compiled scorer hashes with scikit-learn's analyzer, so the
-    master loads the Pipeline itself, compiles it there, and serves it as well."""
+    """A model with character n-grams: its compiled scorer runs scikit-learn's analyzer
+    for them, so the master loads the Pipeline itself, compiles it there, and serves it
+    as well."""
     model = register_sample_model(
-        shared_mlflow.url, "hashing-sentiment", rows=600, params=HASHING_PARAMS
+        shared_mlflow.url, "character-sentiment", rows=600, params=CHARACTER_PARAMS
     )
     with serving(tmp_path, model, WORKERS="1") as running:
         log = running.log()

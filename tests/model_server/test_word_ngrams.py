@@ -80,3 +80,24 @@ def test_the_counter_counts_what_the_vectorizer_counts(
             zip(want.indices.tolist(), want.data.astype(float).tolist(), strict=True)
         )
     assert expected.nnz > 500  # the vocabulary did find the texts' n-grams
+
+
+@pytest.mark.parametrize(
+    ("options", "portable"),
+    [
+        ({}, True),
+        ({"token_pattern": r"(?u)\b\w{2,}\b", "strip_accents": "unicode"}, True),
+        ({"tokenizer": str.split, "token_pattern": None}, False),
+        ({"preprocessor": str.lower}, False),
+    ],
+    ids=["default", "another pattern", "own tokenizer", "own preprocessor"],
+)
+def test_only_a_token_pattern_and_built_in_preprocessing_are_portable(
+    options: dict[str, object], portable: bool
+) -> None:
+    vectorizer = CountVectorizer(**options)
+    analyzer = _analyzer(vectorizer)
+    assert isinstance(analyzer, WordNgrams)
+    assert analyzer.portable is portable
+    text = "Two Wörds, one more"
+    assert analyzer(text) == vectorizer.build_analyzer()(text)
